@@ -1,0 +1,41 @@
+"""polyloss: one loss-function library for every array framework.
+
+The canonical API (``polyloss.mse``, ``polyloss.huber``, ...) gives the same numbers on
+NumPy, PyTorch, TensorFlow, MXNet, JAX, CuPy, Dask and array-api-strict arrays. The
+convention mirrors ``polyloss.torch``, ``polyloss.keras``, ``polyloss.gluon`` and
+``polyloss.optax`` reproduce each framework's own losses exactly, on any backend's arrays.
+Importing polyloss imports no framework.
+"""
+
+from polyloss.backends import array_namespace, backend_of, device_of
+from polyloss.canonical import (
+    huber,
+    l1,
+    log_cosh,
+    mae,
+    mape,
+    mse,
+    msle,
+    quantile,
+    rmse,
+    smooth_l1,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "array_namespace",
+    "backend_of",
+    "device_of",
+    "huber",
+    "l1",
+    "log_cosh",
+    "mae",
+    "mape",
+    "mse",
+    "msle",
+    "quantile",
+    "rmse",
+    "smooth_l1",
+]

@@ -1,0 +1,128 @@
+"""Entry checks shared by the canonical API and every convention mirror.
+
+``prepare`` resolves the backend once, views the inputs in its namespace, checks devices
+and dtypes, and promotes prediction and target to one floating compute dtype
+(float16/bfloat16 compute in float32 and come back in their own dtype). Shapes are
+checked by the callers, because each convention has its own rule.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from polyloss.backends import Backend, backend_of, check_same_device
+
+
+class Prepared(NamedTuple):
+    backend: Backend
+    xp: Any
+    pred: Any
+    target: Any
+    weight: Any
+    out_dtype: Any  # the dtype results are returned in
+
+
+def prepare(
+    pred: Any,
+    target: Any,
+    weight: Any = None,
+    *,
+    names: tuple[str, str, str] = ("pred", "target", "sample_weight"),
+    compute_dtype: str | None = None,
+) -> Prepared:
+    """Resolve, check and promote ``pred``/``target`` (and an optional weight array).
+
+    ``compute_dtype`` (a dtype name such as ``"float32"``) casts every input to that dtype
+    first, as Keras loss objects do with their ``dtype``.
+    """
+    backend = backend_of(pred, target, weight, names=names)
+    xp = backend.xp
+    if backend.to_xp is not None:
+        pred, target = backend.to_xp(pred), backend.to_xp(target)
+        if weight is not None:
+            weight = backend.to_xp(weight)
+    _require_array(pred, names[0])
+    _require_array(target, names[1])
+    check_same_device(backend, (pred, target, weight), names)
+
+    if compute_dtype is not None:
+        dtype = getattr(xp, compute_dtype)
+        _require_float_or_int(backend, pred.dtype, names[0])
+        _require_float_or_int(backend, target.dtype, names[1])
+        out_dtype = dtype
+    else:
+        if not backend.is_floating(pred.dtype):
+            raise TypeError(
+                f"polyloss: {names[0]} must be a floating-point array, got dtype {pred.dtype}"
+            )
+        if backend.is_floating(target.dtype):
+            dtype = pred.dtype if target.dtype == pred.dtype else xp.result_type(pred, target)
+        else:
+            _require_float_or_int(backend, target.dtype, names[1])
+            dtype = pred.dtype
+        out_dtype = dtype
+        if _is_low_precision(xp, dtype):
+            dtype = xp.float32
+    if pred.dtype != dtype:
+        pred = xp.astype(pred, dtype)
+    if target.dtype != dtype:
+        target = xp.astype(target, dtype)
+    if weight is not None:
+        if isinstance(weight, (int, float)):
+            pass
+        elif weight.dtype != dtype:
+            _require_float_or_int(backend, weight.dtype, names[2])
+            weight = xp.astype(weight, dtype)
+    return Prepared(backend, xp, pred, target, weight, out_dtype)
+
+
+def finish(p: Prepared, out: Any) -> Any:
+    """Return ``out`` in the caller's dtype and array type."""
+    if out.dtype != p.out_dtype:
+        out = p.xp.astype(out, p.out_dtype)
+    if p.backend.from_xp is not None:
+        out = p.backend.from_xp(out)
+    return out
+
+
+def _is_low_precision(xp: Any, dtype: Any) -> bool:
+    # compare with each name that exists (numpy coerces `dtype == None` to float64)
+    return any(
+        dtype == low for low in (getattr(xp, "float16", None), getattr(xp, "bfloat16", None))
+        if low is not None
+    )
+
+
+def _require_array(x: Any, name: str) -> None:
+    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+        raise TypeError(f"polyloss: {name} must be an array, got {type(x).__name__}")
+
+
+def _require_float_or_int(backend: Backend, dtype: Any, name: str) -> None:
+    xp = backend.xp
+    if backend.is_floating(dtype):
+        return
+    try:
+        ok = xp.isdtype(dtype, ("integral", "bool"))
+    except (TypeError, ValueError, AttributeError):
+        ok = False
+    if not ok:
+        raise TypeError(f"polyloss: {name} must be a real numeric array, got dtype {dtype}")
+
+
+def same_shape(a: Any, b: Any) -> bool:
+    """Shapes equal, where an unknown (symbolic) dimension matches anything."""
+    sa, sb = tuple(a.shape), tuple(b.shape)
+    if len(sa) != len(sb):
+        return False
+    return all(x == y or x is None or y is None for x, y in zip(sa, sb))
+
+
+def check_same_shape(a: Any, b: Any, names: tuple[str, str]) -> None:
+    """``ValueError`` naming both shapes unless they are equal (no silent broadcasting)."""
+    if not same_shape(a, b):
+        raise ValueError(
+            f"polyloss: {names[0]} has shape {tuple(a.shape)} but {names[1]} has shape "
+            f"{tuple(b.shape)}; they must be equal (broadcasting them would silently compute "
+            "a different loss)"
+        )

@@ -1,0 +1,219 @@
+"""Which Array API namespace serves a call's arrays.
+
+Resolution goes by the type of each input, cached per type, and imports nothing that
+is not already imported by the caller (a torch tensor means torch is loaded). NumPy,
+torch, JAX, Dask, CuPy and array-api-strict are served through array-api-compat;
+TensorFlow and MXNet through polyloss's own adapters (``tensorflow.py``,
+``mxnet.py``). Python scalars and ``None`` are ignored; arrays of two frameworks in
+one call are a ``TypeError`` naming both. There is no global backend switch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Backend", "backend_of", "array_namespace", "device_of", "check_same_device"]
+
+_PY_SCALARS = (int, float, bool, complex)
+
+
+@dataclass(frozen=True, eq=False)
+class Backend:
+    """One framework's view of its arrays, as polyloss needs it.
+
+    ``xp`` is the Array API namespace. ``to_xp`` converts an input into the array
+    type ``xp`` works on, and ``from_xp`` converts a result back into the type the
+    caller passed (only MXNet's classic ``mx.nd.NDArray`` needs either).
+    ``scope`` is a context manager factory entered while a loss is computed (MXNet
+    needs NumPy shape semantics for 0-d and zero-size arrays).
+    """
+
+    framework: str
+    xp: Any
+    device: Callable[[Any], Any]
+    float_dtypes: frozenset = field(default_factory=frozenset)
+    to_xp: Callable[[Any], Any] | None = None
+    from_xp: Callable[[Any], Any] | None = None
+    scope: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
+
+    def is_floating(self, dtype: Any) -> bool:
+        if dtype in self.float_dtypes:
+            return True
+        try:
+            return bool(self.xp.isdtype(dtype, "real floating"))
+        except (TypeError, ValueError, AttributeError):
+            return False
+
+
+_CACHE: dict[type, Backend] = {}
+
+
+def _cpu(_x: Any) -> str:
+    return "cpu"
+
+
+def _compat_device(x: Any) -> Any:
+    import array_api_compat
+
+    try:
+        return array_api_compat.device(x)
+    except Exception:  # a tracer or lazy array without a concrete device
+        return None
+
+
+def _numpy_backend() -> Backend:
+    import array_api_compat.numpy as xp
+    import numpy as np
+
+    floats = frozenset(np.dtype(t) for t in (np.float16, np.float32, np.float64))
+    return Backend("numpy", xp, _cpu, floats)
+
+
+def _torch_backend() -> Backend:
+    import array_api_compat.torch as xp
+    import torch
+
+    floats = frozenset((torch.float16, torch.bfloat16, torch.float32, torch.float64))
+    return Backend("torch", xp, lambda x: x.device, floats)
+
+
+def _jax_backend() -> Backend:
+    import jax.numpy as jnp
+    import numpy as np
+
+    floats = frozenset(
+        np.dtype(t) for t in (jnp.float16, jnp.bfloat16, jnp.float32, jnp.float64)
+    )
+    return Backend("jax", jnp, _compat_device, floats)
+
+
+def _compat_backend(name: str, x: Any) -> Backend:
+    import array_api_compat
+
+    xp = array_api_compat.array_namespace(x)
+    return Backend(name, xp, _compat_device)
+
+
+def _tensorflow_backend() -> Backend:
+    from polyloss.backends import tensorflow as xp
+
+    return Backend("tensorflow", xp, xp.device_of, xp.FLOAT_DTYPES)
+
+
+def _mxnet_backend(array_type: type) -> Backend:
+    from polyloss.backends import mxnet as xp
+
+    if xp.is_legacy_ndarray_type(array_type):
+        return Backend(
+            "mxnet", xp, xp.device_of, xp.FLOAT_DTYPES,
+            to_xp=xp.to_numpy_ndarray, from_xp=xp.to_legacy_ndarray, scope=xp.shape_scope,
+        )
+    if xp.is_numpy_ndarray_type(array_type):
+        return Backend(
+            "mxnet", xp, xp.device_of, xp.FLOAT_DTYPES,
+            to_xp=xp.to_numpy_ndarray, scope=xp.shape_scope,
+        )
+    raise TypeError(
+        f"polyloss: {array_type.__module__}.{array_type.__qualname__} is an MXNet symbol; "
+        "symbolic (hybridized) graphs are served by the polyloss.gluon loss blocks, "
+        "call the loss on mx.np.ndarray or mx.nd.NDArray values here"
+    )
+
+
+def _resolve_type(x: Any) -> Backend:
+    t = type(x)
+    root = t.__module__.partition(".")[0]
+    if root == "numpy":
+        return _numpy_backend()
+    if root == "torch":
+        return _torch_backend()
+    if root in ("jax", "jaxlib"):
+        return _jax_backend()
+    if root == "tensorflow":
+        return _tensorflow_backend()
+    if root == "mxnet":
+        return _mxnet_backend(t)
+    if root in ("dask", "cupy", "array_api_strict") or hasattr(x, "__array_namespace__"):
+        return _compat_backend(root, x)
+    raise TypeError(
+        f"polyloss: unsupported array type {t.__module__}.{t.__qualname__}; expected an "
+        "array of NumPy, PyTorch, TensorFlow, MXNet, JAX, CuPy, Dask or array-api-strict"
+    )
+
+
+def _backend_for(x: Any) -> Backend:
+    t = type(x)
+    backend = _CACHE.get(t)
+    if backend is None:
+        backend = _resolve_type(x)
+        _CACHE[t] = backend
+    return backend
+
+
+def backend_of(*arrays: Any, names: tuple[str, ...] | None = None) -> Backend:
+    """The backend of the arrays among ``arrays``; Python scalars and ``None`` are skipped.
+
+    Raises ``TypeError`` if there is no array, or if arrays of two frameworks are mixed
+    (``names`` labels the arguments in that message).
+    """
+    found: Backend | None = None
+    found_at = -1
+    for i, a in enumerate(arrays):
+        if a is None or isinstance(a, _PY_SCALARS):
+            continue
+        b = _CACHE.get(type(a)) or _backend_for(a)
+        if found is None:
+            found, found_at = b, i
+        elif b is not found and b.framework != found.framework:
+            first = names[found_at] if names else f"argument {found_at}"
+            second = names[i] if names else f"argument {i}"
+            raise TypeError(
+                f"polyloss: arrays from two frameworks in one call: {first} is a "
+                f"{found.framework} array ({_type_name(arrays[found_at])}) but {second} is a "
+                f"{b.framework} array ({_type_name(a)}); convert them to one framework first"
+            )
+    if found is None:
+        raise TypeError("polyloss: expected at least one array argument, got only scalars/None")
+    return found
+
+
+def array_namespace(*arrays: Any) -> Any:
+    """The Array API namespace of ``arrays`` (see :func:`backend_of`)."""
+    return backend_of(*arrays).xp
+
+
+def device_of(x: Any) -> Any:
+    """The device ``x`` lives on (``None`` where it is not known, e.g. a jit tracer)."""
+    return backend_of(x).device(x)
+
+
+def check_same_device(backend: Backend, arrays: tuple, names: tuple[str, ...]) -> None:
+    """Raise ``ValueError`` naming the arguments if the arrays live on different devices."""
+    first_name = first_dev = None
+    for name, a in zip(names, arrays):
+        if a is None or isinstance(a, _PY_SCALARS):
+            continue
+        dev = backend.device(a)
+        if dev is None or dev == "":
+            continue
+        if first_dev is None:
+            first_name, first_dev = name, dev
+        elif dev != first_dev:
+            raise ValueError(
+                f"polyloss: arrays on two devices: {first_name} is on {first_dev} but "
+                f"{name} is on {dev}; move them to one device first"
+            )
+
+
+def _type_name(x: Any) -> str:
+    t = type(x)
+    return f"{t.__module__}.{t.__qualname__}"
+
+
+def loaded(module: str) -> bool:
+    """Whether ``module`` has been imported already (polyloss never imports a framework)."""
+    return module in sys.modules

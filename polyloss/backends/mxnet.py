@@ -1,0 +1,230 @@
+"""Array API namespace for MXNet 1.9 arrays (``mx.np.ndarray`` and the classic ``mx.nd.NDArray``).
+
+array-api-compat does not serve MXNet, so this module provides the subset of the standard
+that polyloss's core and reductions use, over ``mx.np``. Classic ``mx.nd.NDArray`` inputs
+(what Gluon code passes) are viewed as ``mx.np.ndarray`` (``as_np_ndarray`` shares memory
+and the autograd record) and results are turned back into ``NDArray``.
+
+MXNet 1.9.1 uses ``numpy.bool``, which NumPy removed in 1.24; right before importing mxnet
+this module sets ``numpy.bool = numpy.bool_`` (the value NumPy 2 itself defines), only if it
+is missing. That is polyloss's only import-time side effect, and it happens only when an
+MXNet array is passed (or this module is imported). Computations run inside
+``mx.util.np_shape(True)`` so that 0-d and zero-size arrays have NumPy shape semantics; that
+scope is thread-local and restored on exit (no ``npx.set_np()`` behind the user's back).
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+from typing import Any
+
+import numpy as _onp
+
+if "bool" not in _onp.__dict__:  # MXNet 1.9.1 still uses numpy.bool (removed in NumPy 1.24)
+    _onp.bool = _onp.bool_
+
+import mxnet as mx  # noqa: E402
+from mxnet import numpy as mnp  # noqa: E402
+
+__array_api_version__ = "2023.12"
+
+bool = _onp.bool_  # noqa: A001 - Array API name
+int8, int32, int64, uint8 = _onp.int8, _onp.int32, _onp.int64, _onp.uint8
+float16, float32, float64 = _onp.float16, _onp.float32, _onp.float64
+FLOAT_DTYPES = frozenset(_onp.dtype(t) for t in (float16, float32, float64))
+
+e, pi, inf, nan = math.e, math.pi, math.inf, math.nan
+
+
+def is_legacy_ndarray_type(t: type) -> builtins.bool:
+    return issubclass(t, mx.nd.NDArray) and not issubclass(t, mnp.ndarray)
+
+
+def is_numpy_ndarray_type(t: type) -> builtins.bool:
+    return issubclass(t, mnp.ndarray)
+
+
+def to_numpy_ndarray(x: Any) -> Any:
+    """View a classic NDArray as ``mx.np.ndarray`` (no copy; autograd record kept)."""
+    if isinstance(x, mx.nd.NDArray) and not isinstance(x, mnp.ndarray):
+        return x.as_np_ndarray()
+    return x
+
+
+def to_legacy_ndarray(x: Any) -> Any:
+    return x.as_nd_ndarray() if isinstance(x, mnp.ndarray) else x
+
+
+def shape_scope():
+    return mx.util.np_shape(True)
+
+
+def device_of(x: Any) -> Any:
+    return x.ctx
+
+
+# ---- dtypes -------------------------------------------------------------------------
+
+def isdtype(dtype: Any, kind: Any) -> builtins.bool:
+    dtype = _onp.dtype(dtype)
+    if isinstance(kind, tuple):
+        return builtins.any(isdtype(dtype, k) for k in kind)
+    kinds = {
+        "bool": "b", "signed integer": "i", "unsigned integer": "u", "integral": "iu",
+        "real floating": "f", "complex floating": "c", "numeric": "iufc",
+    }
+    if isinstance(kind, str):
+        return dtype.kind in kinds[kind]
+    return dtype == _onp.dtype(kind)
+
+
+def result_type(*arrays_and_dtypes: Any) -> Any:
+    return _onp.result_type(*(getattr(a, "dtype", a) for a in arrays_and_dtypes))
+
+
+finfo = _onp.finfo
+
+
+def astype(x: Any, dtype: Any, /, *, copy: builtins.bool = True, device: Any = None) -> Any:
+    return x if (x.dtype == dtype and not copy) else x.astype(dtype)
+
+
+def asarray(obj: Any, /, *, dtype: Any = None, device: Any = None, copy: Any = None) -> Any:
+    if isinstance(obj, mnp.ndarray):
+        return obj if dtype is None or obj.dtype == dtype else obj.astype(dtype)
+    return mnp.array(obj, dtype=dtype, ctx=device)
+
+
+def full(shape: Any, fill_value: Any, *, dtype: Any = None, device: Any = None) -> Any:
+    return mnp.full(shape, fill_value, dtype=dtype, ctx=device)
+
+
+def zeros(shape: Any, *, dtype: Any = None, device: Any = None) -> Any:
+    return mnp.zeros(shape, dtype=dtype or float32, ctx=device)
+
+
+def ones(shape: Any, *, dtype: Any = None, device: Any = None) -> Any:
+    return mnp.ones(shape, dtype=dtype or float32, ctx=device)
+
+
+def zeros_like(x: Any, /, *, dtype: Any = None, device: Any = None) -> Any:
+    return mnp.zeros_like(x, dtype=dtype)
+
+
+def ones_like(x: Any, /, *, dtype: Any = None, device: Any = None) -> Any:
+    return mnp.ones_like(x, dtype=dtype)
+
+
+# ---- elementwise ----------------------------------------------------------------------
+
+abs = mnp.abs  # noqa: A001
+sign = mnp.sign
+sqrt = mnp.sqrt
+square = mnp.square
+exp = mnp.exp
+expm1 = mnp.expm1
+log = mnp.log
+log1p = mnp.log1p
+tanh = mnp.tanh
+isnan = mnp.isnan
+isinf = mnp.isinf
+isfinite = mnp.isfinite
+logical_not = mnp.logical_not
+negative = mnp.negative
+add = mnp.add
+subtract = mnp.subtract
+multiply = mnp.multiply
+divide = mnp.true_divide
+pow = mnp.power  # noqa: A001
+maximum = mnp.maximum
+minimum = mnp.minimum
+equal = mnp.equal
+not_equal = mnp.not_equal
+less = mnp.less
+less_equal = mnp.less_equal
+greater = mnp.greater
+greater_equal = mnp.greater_equal
+where = mnp.where
+
+
+def logical_and(x1: Any, x2: Any, /) -> Any:
+    return mnp.multiply(x1.astype(bool), x2.astype(bool)).astype(bool)
+
+
+def logical_or(x1: Any, x2: Any, /) -> Any:
+    return (x1.astype(int32) + x2.astype(int32)) > 0
+
+
+def logaddexp(x1: Any, x2: Any, /) -> Any:
+    m = mnp.maximum(x1, x2)
+    m = mnp.where(mnp.isfinite(m), m, 0.0)
+    return m + mnp.log(mnp.exp(x1 - m) + mnp.exp(x2 - m))
+
+
+def clip(x: Any, /, min: Any = None, max: Any = None) -> Any:  # noqa: A002
+    if min is not None:
+        x = mnp.maximum(x, min)
+    if max is not None:
+        x = mnp.minimum(x, max)
+    return x
+
+
+# ---- shapes ---------------------------------------------------------------------------
+
+def reshape(x: Any, /, shape: Any, *, copy: Any = None) -> Any:
+    return mnp.reshape(x, shape)
+
+
+def expand_dims(x: Any, /, *, axis: int = 0) -> Any:
+    return mnp.expand_dims(x, axis)
+
+
+def squeeze(x: Any, /, axis: Any) -> Any:
+    return mnp.squeeze(x, axis)
+
+
+def broadcast_to(x: Any, /, shape: Any) -> Any:
+    return mnp.broadcast_to(x, shape)
+
+
+def permute_dims(x: Any, /, axes: Any) -> Any:
+    return mnp.transpose(x, axes)
+
+
+def concat(arrays: Any, /, *, axis: int = 0) -> Any:
+    return mnp.concatenate(list(arrays), axis=axis)
+
+
+def stack(arrays: Any, /, *, axis: int = 0) -> Any:
+    return mnp.stack(list(arrays), axis=axis)
+
+
+# ---- reductions -----------------------------------------------------------------------
+
+def sum(x: Any, /, *, axis: Any = None, dtype: Any = None, keepdims: builtins.bool = False) -> Any:  # noqa: A001
+    return mnp.sum(x, axis=axis, dtype=dtype, keepdims=keepdims)
+
+
+def prod(x: Any, /, *, axis: Any = None, dtype: Any = None, keepdims: builtins.bool = False) -> Any:
+    return mnp.prod(x, axis=axis, dtype=dtype, keepdims=keepdims)
+
+
+def mean(x: Any, /, *, axis: Any = None, keepdims: builtins.bool = False) -> Any:
+    return mnp.mean(x, axis=axis, keepdims=keepdims)
+
+
+def max(x: Any, /, *, axis: Any = None, keepdims: builtins.bool = False) -> Any:  # noqa: A001
+    return mnp.max(x, axis=axis, keepdims=keepdims)
+
+
+def min(x: Any, /, *, axis: Any = None, keepdims: builtins.bool = False) -> Any:  # noqa: A001
+    return mnp.min(x, axis=axis, keepdims=keepdims)
+
+
+def any(x: Any, /, *, axis: Any = None, keepdims: builtins.bool = False) -> Any:  # noqa: A001
+    return mnp.any(x, axis=axis, keepdims=keepdims)
+
+
+def all(x: Any, /, *, axis: Any = None, keepdims: builtins.bool = False) -> Any:  # noqa: A001
+    return mnp.all(x, axis=axis, keepdims=keepdims)

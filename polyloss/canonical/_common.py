@@ -1,0 +1,40 @@
+"""The shape of every canonical elementwise loss call: check, prepare, compute, reduce."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from polyloss._inputs import check_same_shape, finish, prepare
+from polyloss.backends import backend_of
+from polyloss.reduction import NORMALIZERS, REDUCTIONS, check_choice, reduce_loss
+
+NAMES = ("pred", "target", "sample_weight")
+
+
+def elementwise_loss(
+    core_fn: Callable[..., Any],
+    pred: Any,
+    target: Any,
+    *,
+    reduction: str,
+    sample_weight: Any,
+    normalizer: str,
+    reductions: tuple = REDUCTIONS,
+    post: Callable[[Any, Any], Any] | None = None,
+    **params: Any,
+) -> Any:
+    """Run ``core_fn(pred, target, xp=..., **params)`` and reduce it canonically.
+
+    ``post(xp, reduced)`` is applied after the reduction (RMSE's square root).
+    """
+    check_choice("reduction", reduction, reductions)
+    check_choice("normalizer", normalizer, NORMALIZERS)
+    with backend_of(pred, target, sample_weight, names=NAMES).scope():
+        p = prepare(pred, target, sample_weight, names=NAMES)
+        check_same_shape(p.pred, p.target, NAMES[:2])
+        loss = core_fn(p.pred, p.target, xp=p.xp, **params)
+        out = reduce_loss(p.xp, loss, reduction, p.weight, normalizer)
+        if post is not None:
+            out = post(p.xp, out)
+        return finish(p, out)

@@ -1,0 +1,80 @@
+"""Regression losses, elementwise and unreduced.
+
+Each takes ``pred`` and ``target`` of one floating dtype and shape (the callers check
+and promote) and returns ``loss`` of that shape. Gradients at kinks are the same on every
+backend: |r| has subgradient 0 at r = 0 (torch, TensorFlow and MXNet's choice), the
+pinball loss takes its ``r >= 0`` branch at r = 0.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from polyloss.core._helpers import abs_zero_grad
+
+_LOG2 = math.log(2.0)
+
+
+def squared_error(pred: Any, target: Any, *, xp: Any) -> Any:
+    """``(pred - target)²``."""
+    r = pred - target
+    return r * r
+
+
+def absolute_error(pred: Any, target: Any, *, xp: Any) -> Any:
+    """``|pred - target|`` (gradient 0 at a zero residual)."""
+    return abs_zero_grad(pred - target, xp)
+
+
+def huber(pred: Any, target: Any, *, delta: float, xp: Any) -> Any:
+    """Huber: ``½r²`` where ``|r| <= delta``, else ``delta·(|r| - ½delta)``.
+
+    Written as ``½q² + delta·(|r| - q)`` with ``q = min(|r|, delta)``: no branch, exact at
+    the threshold, and the gradient ``clip(r, -delta, delta)`` whatever subgradient a
+    backend gives ``min`` at the tie.
+    """
+    a = abs_zero_grad(pred - target, xp)
+    q = xp.minimum(a, delta)
+    return 0.5 * q * q + delta * (a - q)
+
+
+def smooth_l1(pred: Any, target: Any, *, beta: float, xp: Any) -> Any:
+    """Smooth L1: ``½r²/beta`` where ``|r| < beta``, else ``|r| - ½beta``; ``beta = 0`` is L1.
+
+    Equal to ``huber(delta=beta) / beta``.
+    """
+    a = abs_zero_grad(pred - target, xp)
+    if beta == 0:
+        return a
+    q = xp.minimum(a, beta)
+    return (0.5 / beta) * q * q + (a - q)
+
+
+def log_cosh(pred: Any, target: Any, *, xp: Any) -> Any:
+    """``log(cosh(r))`` in the overflow-free form ``|r| + log1p(exp(-2|r|)) - log 2``."""
+    a = abs_zero_grad(pred - target, xp)
+    return a + xp.log1p(xp.exp(-2.0 * a)) - _LOG2
+
+
+def absolute_percentage_error(pred: Any, target: Any, *, epsilon: float, xp: Any) -> Any:
+    """``100·|target - pred| / max(|target|, epsilon)`` (``epsilon = 0``: the plain ratio)."""
+    denom = xp.abs(target)
+    if epsilon > 0:
+        denom = xp.maximum(denom, epsilon)
+    return 100.0 * abs_zero_grad(target - pred, xp) / denom
+
+
+def squared_log_error(pred: Any, target: Any, *, epsilon: float | None, xp: Any) -> Any:
+    """``(log1p(pred) - log1p(target))²``; with ``epsilon``, both are first clipped below at it."""
+    if epsilon is not None:
+        pred = xp.maximum(pred, epsilon)
+        target = xp.maximum(target, epsilon)
+    d = xp.log1p(pred) - xp.log1p(target)
+    return d * d
+
+
+def pinball(pred: Any, target: Any, *, q: float, xp: Any) -> Any:
+    """Quantile (pinball) loss: ``q·r`` for ``r = target - pred >= 0``, else ``(q - 1)·r``."""
+    r = target - pred
+    return xp.where(r >= 0, q * r, (q - 1.0) * r)

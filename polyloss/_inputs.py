@@ -29,11 +29,13 @@ def prepare(
     *,
     names: tuple[str, str, str] = ("pred", "target", "sample_weight"),
     compute_dtype: str | None = None,
+    target_takes_pred_dtype: bool = False,
 ) -> Prepared:
     """Resolve, check and promote ``pred``/``target`` (and an optional weight array).
 
     ``compute_dtype`` (a dtype name such as ``"float32"``) casts every input to that dtype
-    first, as Keras loss objects do with their ``dtype``.
+    first, as Keras loss objects do with their ``dtype``. ``target_takes_pred_dtype`` casts
+    the target to the prediction's dtype instead of promoting both (Keras loss functions).
     """
     backend = backend_of(pred, target, weight, names=names)
     xp = backend.xp
@@ -55,7 +57,10 @@ def prepare(
             raise TypeError(
                 f"polyloss: {names[0]} must be a floating-point array, got dtype {pred.dtype}"
             )
-        if backend.is_floating(target.dtype):
+        if target_takes_pred_dtype:
+            _require_float_or_int(backend, target.dtype, names[1])
+            dtype = pred.dtype
+        elif backend.is_floating(target.dtype):
             dtype = pred.dtype if target.dtype == pred.dtype else xp.result_type(pred, target)
         else:
             _require_float_or_int(backend, target.dtype, names[1])

@@ -18,6 +18,7 @@ __all__ = [
     "align_weight",
     "static_size",
     "mean_or_nan",
+    "mean_last_axis",
     "check_choice",
 ]
 
@@ -48,28 +49,36 @@ def _shape(x: Any) -> tuple:
     return tuple(None if d is None else int(d) for d in x.shape)
 
 
-def align_weight(xp: Any, weight: Any, loss_shape: tuple, name: str = "sample_weight") -> Any:
+def align_weight(
+    xp: Any, weight: Any, loss_shape: tuple, name: str = "sample_weight", *, prefix: bool = True
+) -> Any:
     """Shape ``weight`` to multiply a loss of ``loss_shape`` without changing that shape.
 
     Accepted: the loss's own shape; a leading prefix of it (per-sample weights of shape
     ``(N,)`` for a loss of ``(N, D)`` get trailing axes added); or any shape that
     broadcasts to the loss's shape under the standard's rules. Anything else, in
     particular a weight that would enlarge the loss by broadcasting, is a ``ValueError``.
+    ``prefix=False`` drops the leading-prefix rule (plain NumPy broadcasting, as Gluon).
     """
     ws = _shape(weight)
     ls = tuple(loss_shape)
     if ws == ls:
         return weight
-    if 0 < len(ws) < len(ls) and _dims_equal(ws, ls[: len(ws)]):
+    if prefix and 0 < len(ws) < len(ls) and _dims_equal(ws, ls[: len(ws)]):
         return xp.reshape(weight, ws + (1,) * (len(ls) - len(ws)))
     if len(ws) <= len(ls) and all(
         w == 1 or w is None or w == d or d is None for w, d in zip(ws[::-1], ls[::-1])
     ):
         return weight
+    expected = (
+        f"the loss's shape, a leading part of it (e.g. {ls[:1]} for one weight per sample), or "
+        "a shape that broadcasts to it without enlarging it"
+        if prefix
+        else f"a shape that broadcasts to it without enlarging it (e.g. {ls[:1] + (1,) * (len(ls) - 1)} "
+        "for one weight per sample)"
+    )
     raise ValueError(
-        f"polyloss: {name} of shape {ws} does not fit the loss of shape {ls}; expected the "
-        f"loss's shape, a leading part of it (e.g. {ls[:1]} for one weight per sample), or a "
-        "shape that broadcasts to it without enlarging it"
+        f"polyloss: {name} of shape {ws} does not fit the loss of shape {ls}; expected {expected}"
     )
 
 
@@ -82,6 +91,13 @@ def mean_or_nan(xp: Any, loss: Any) -> Any:
     if static_size(loss) == 0:
         return xp.full((), math.nan, dtype=loss.dtype, device=_device(loss))
     return xp.mean(loss)
+
+
+def mean_last_axis(xp: Any, loss: Any) -> Any:
+    """Mean over the last axis (Keras's per-sample mean); an empty last axis gives NaN."""
+    if loss.shape[-1] == 0:
+        return xp.full(tuple(loss.shape[:-1]), math.nan, dtype=loss.dtype, device=_device(loss))
+    return xp.mean(loss, axis=-1)
 
 
 def reduce_loss(

@@ -13,3 +13,16 @@ def abs_zero_grad(x: Any, xp: Any) -> Any:
     every framework, because ``sign`` has a zero derivative everywhere.
     """
     return x * xp.sign(x)
+
+
+def softplus(x: Any, xp: Any) -> Any:
+    """``log(1 + exp(x))`` without overflow, with gradient ``sigmoid(x)`` everywhere.
+
+    ``max(x, 0) + log1p(exp(-|x|))`` is the stable form, but its two kinks at 0 only cancel
+    in the gradient if ``max`` and ``abs`` pick matching subgradients, which backends do
+    not agree on; both are taken from the same ``where`` so they always match.
+    """
+    positive = x >= 0
+    abs_x = xp.where(positive, x, -x)
+    relu_x = xp.where(positive, x, 0.0)
+    return relu_x + xp.log1p(xp.exp(-abs_x))

@@ -1,0 +1,1 @@
+"""Parity machinery shared by ``polyloss parity`` and the test suite."""

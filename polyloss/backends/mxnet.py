@@ -145,7 +145,17 @@ less = mnp.less
 less_equal = mnp.less_equal
 greater = mnp.greater
 greater_equal = mnp.greater_equal
-where = mnp.where
+
+
+def where(condition: Any, x1: Any, x2: Any, /) -> Any:
+    # MXNet 1.9.1's where with a Python scalar branch (_npi_where_lscalar/_rscalar) routes
+    # the gradient to the wrong elements (found by the parity matrix), so scalars are made
+    # arrays first.
+    if isinstance(x1, (int, float)):
+        x1 = mnp.full_like(x2, x1)
+    if isinstance(x2, (int, float)):
+        x2 = mnp.full_like(x1, x2)
+    return mnp.where(condition, x1, x2)
 
 
 def logical_and(x1: Any, x2: Any, /) -> Any:

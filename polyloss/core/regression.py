@@ -28,15 +28,14 @@ def absolute_error(pred: Any, target: Any, *, xp: Any) -> Any:
 
 
 def huber(pred: Any, target: Any, *, delta: float, xp: Any) -> Any:
-    """Huber: ``½r²`` where ``|r| <= delta``, else ``delta·(|r| - ½delta)``.
+    """Huber: ``½r²`` where ``|r| < delta``, else ``delta·(|r| - ½delta)`` (continuous at ``delta``).
 
-    Written as ``½q² + delta·(|r| - q)`` with ``q = min(|r|, delta)``: no branch, exact at
-    the threshold, and the gradient ``clip(r, -delta, delta)`` whatever subgradient a
-    backend gives ``min`` at the tie.
+    Written with one branch condition, and the quadratic branch fed only the small
+    residuals, so that the gradient is exactly ``r`` inside (the branch-free
+    ``½q² + delta·(|r| - q)`` with ``q = min(|r|, delta)`` accumulates ``delta - delta + r``
+    in backward and loses a tiny ``r`` entirely) and never inf/NaN outside.
     """
-    a = abs_zero_grad(pred - target, xp)
-    q = xp.minimum(a, delta)
-    return 0.5 * q * q + delta * (a - q)
+    return _quadratic_then_linear(abs_zero_grad(pred - target, xp), delta, 0.5, delta, xp)
 
 
 def smooth_l1(pred: Any, target: Any, *, beta: float, xp: Any) -> Any:
@@ -47,8 +46,14 @@ def smooth_l1(pred: Any, target: Any, *, beta: float, xp: Any) -> Any:
     a = abs_zero_grad(pred - target, xp)
     if beta == 0:
         return a
-    q = xp.minimum(a, beta)
-    return (0.5 / beta) * q * q + (a - q)
+    return _quadratic_then_linear(a, beta, 0.5 / beta, 1.0, xp)
+
+
+def _quadratic_then_linear(a: Any, threshold: float, quad: float, slope: float, xp: Any) -> Any:
+    """``quad·a²`` for ``a < threshold``, else ``slope·(a - ½threshold)``."""
+    small = a < threshold
+    a_small = xp.where(small, a, 0.0)
+    return xp.where(small, quad * a_small * a_small, slope * (a - 0.5 * threshold))
 
 
 def log_cosh(pred: Any, target: Any, *, xp: Any) -> Any:

@@ -120,7 +120,7 @@ def same_shape(a: Any, b: Any) -> bool:
     sa, sb = tuple(a.shape), tuple(b.shape)
     if len(sa) != len(sb):
         return False
-    return all(x == y or x is None or y is None for x, y in zip(sa, sb))
+    return all(x == y or x is None or y is None for x, y in zip(sa, sb, strict=True))
 
 
 def check_same_shape(a: Any, b: Any, names: tuple[str, str]) -> None:

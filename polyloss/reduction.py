@@ -67,7 +67,7 @@ def align_weight(
     if prefix and 0 < len(ws) < len(ls) and _dims_equal(ws, ls[: len(ws)]):
         return xp.reshape(weight, ws + (1,) * (len(ls) - len(ws)))
     if len(ws) <= len(ls) and all(
-        w == 1 or w is None or w == d or d is None for w, d in zip(ws[::-1], ls[::-1])
+        w == 1 or w is None or w == d or d is None for w, d in zip(ws[::-1], ls[::-1], strict=False)
     ):
         return weight
     expected = (
@@ -83,7 +83,7 @@ def align_weight(
 
 
 def _dims_equal(a: tuple, b: tuple) -> bool:
-    return all(x == y or x is None or y is None for x, y in zip(a, b))
+    return all(x == y or x is None or y is None for x, y in zip(a, b, strict=True))
 
 
 def mean_or_nan(xp: Any, loss: Any) -> Any:

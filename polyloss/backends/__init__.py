@@ -194,7 +194,7 @@ def device_of(x: Any) -> Any:
 def check_same_device(backend: Backend, arrays: tuple, names: tuple[str, ...]) -> None:
     """Raise ``ValueError`` naming the arguments if the arrays live on different devices."""
     first_name = first_dev = None
-    for name, a in zip(names, arrays):
+    for name, a in zip(names, arrays, strict=True):
         if a is None or isinstance(a, _PY_SCALARS):
             continue
         dev = backend.device(a)

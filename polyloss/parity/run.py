@@ -89,8 +89,9 @@ def _native_namespace(convention: str) -> Any:
 
         return keras.losses
     if convention == "gluon":
-        import polyloss.backends.mxnet  # noqa: F401 - numpy.bool shim before mxnet
         from mxnet.gluon import loss
+
+        import polyloss.backends.mxnet  # noqa: F401 - numpy.bool shim before mxnet
 
         return loss
     if convention == "optax":

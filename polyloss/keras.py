@@ -22,7 +22,6 @@ Deliberate differences from Keras (documented in docs/conventions.md):
 
 from __future__ import annotations
 
-import math
 import re
 import sys
 from collections.abc import Callable
@@ -34,7 +33,7 @@ from polyloss._inputs import check_same_shape, finish, prepare
 from polyloss.backends import backend_of
 from polyloss.core import regression as core
 from polyloss.core._helpers import softplus
-from polyloss.reduction import align_weight, mean_last_axis
+from polyloss.reduction import align_weight, mean_last_axis, static_size
 
 __all__ = [
     "Loss", "MeanSquaredError", "MeanAbsoluteError", "MeanAbsolutePercentageError",
@@ -98,20 +97,24 @@ def reduce_weighted_values(xp: Any, values: Any, sample_weight: Any, reduction: 
     if reduction == "mean_with_sample_weight" and sample_weight is not None:
         divisor = xp.sum(sample_weight)
         return xp.where(divisor == 0, 0.0, total / xp.where(divisor == 0, 1.0, divisor))
-    count = math.prod(int(d) for d in values.shape)
+    count = static_size(values)
+    if count is None:  # a symbolic batch dimension (inside tf.function / a Keras model)
+        n = xp.sum(xp.ones_like(values))
+        return xp.where(n == 0, 0.0, total / xp.where(n == 0, 1.0, n))
     return total / count if count else total * 0.0
 
 
 # ---- per-sample functions (inputs already in one dtype) ------------------------------
 
-def _per_sample(elementwise: Callable[..., Any]) -> Callable[..., Any]:
+def _per_sample(elementwise: Callable[..., Any], scale: float | None = None) -> Callable[..., Any]:
     def per_sample(xp: Any, y_true: Any, y_pred: Any, **params: Any) -> Any:
         y_true, y_pred = squeeze_or_expand_to_same_rank(xp, y_true, y_pred)
         check_same_shape(y_pred, y_true, _NAMES[:2])
         if len(y_pred.shape) == 0:
             raise ValueError("polyloss: y_pred must have at least one dimension (Keras means "
                              "over the last axis)")
-        return mean_last_axis(xp, elementwise(y_pred, y_true, xp=xp, **params))
+        out = mean_last_axis(xp, elementwise(y_pred, y_true, xp=xp, **params))
+        return out if scale is None else scale * out
 
     return per_sample
 
@@ -130,14 +133,14 @@ def _keras_log_cosh(y_pred: Any, y_true: Any, *, xp: Any) -> Any:
     return x + softplus(-2.0 * x, xp) - _LOG2_FLOAT32
 
 
-def _mape(y_pred: Any, y_true: Any, *, xp: Any) -> Any:
-    return core.absolute_percentage_error(y_pred, y_true, epsilon=EPSILON, xp=xp)
+def _mape_ratio(y_pred: Any, y_true: Any, *, xp: Any) -> Any:
+    return core.relative_absolute_error(y_pred, y_true, epsilon=EPSILON, xp=xp)
 
 
 _PER_SAMPLE = {
     "mean_squared_error": _per_sample(core.squared_error),
     "mean_absolute_error": _per_sample(core.absolute_error),
-    "mean_absolute_percentage_error": _per_sample(_mape),
+    "mean_absolute_percentage_error": _per_sample(_mape_ratio, scale=100.0),
     "mean_squared_logarithmic_error": _per_sample(_keras_msle),
     "huber": _per_sample(core.huber),
     "log_cosh": _per_sample(_keras_log_cosh),

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from conftest import INSTALLED_NAMES
+
 from polyloss.parity.backends import BACKENDS
 
 EPS = {"float32": float(np.finfo(np.float32).eps), "float64": float(np.finfo(np.float64).eps)}
@@ -208,7 +208,8 @@ def kind_params(exclude: tuple[str, ...] = ()) -> list:
     return out
 
 
-def run_on(kind: Kind, fn: Callable[..., Any], *arrays: np.ndarray | None) -> np.ndarray:
+def run_on(kind: Kind, fn: Callable[..., Any], *arrays: np.ndarray | None,
+           bugs: KnownBugs | None = None) -> np.ndarray:
     """``fn`` on ``kind``'s arrays; asserts the result is of that kind; returns it in NumPy.
 
     MXNet runs asynchronously: an error in an operator surfaces at the next synchronisation,
@@ -220,9 +221,46 @@ def run_on(kind: Kind, fn: Callable[..., Any], *arrays: np.ndarray | None) -> np
     if kind.backend == "mxnet":
         import mxnet as mx
 
-        mx.nd.waitall()
+        try:
+            mx.nd.waitall()
+        except mx.base.MXNetError as e:
+            empty = any(a is not None and a.size == 0 for a in arrays)
+            if bugs is None or not empty or "Shape size mismatch" not in str(e):
+                raise
+            bugs.seen("mxnet-empty-reduce")
     assert kind.is_kind(out), f"{kind.name} in, {type(out).__module__}.{type(out).__name__} out"
     return to_numpy(out)
+
+
+# ---- polyloss bugs found by these tests (fixed; kept as regression checks) -------------------
+
+KNOWN_BUGS = {
+    "mxnet-inf-sum": (
+        "on MXNet arrays a sum/mean over values that include +-inf returned NaN where the "
+        "native returns inf (mx.np.sum/mx.np.mean compute inf - inf); the adapter reduces "
+        "with the legacy operators"),
+    "mxnet-empty-reduce": (
+        "on MXNet arrays a mean over a non-empty axis of an empty batch poisoned MXNet's "
+        "engine ('Shape size mismatch 0 v.s. 1' at the next synchronisation); the adapter "
+        "builds zero-size reductions directly"),
+}
+
+
+class KnownBugs:
+    """Regression checks for the MXNet adapter bugs above: a symptom is a test failure."""
+
+    def seen(self, key: str) -> None:
+        raise AssertionError("regression: " + KNOWN_BUGS[key])
+
+    def assert_close(self, kind: Kind, actual: Any, expected: Any, **kw: Any) -> None:
+        a = np.asarray(actual if isinstance(actual, np.ndarray) else to_numpy(actual))
+        e = np.asarray(expected if isinstance(expected, np.ndarray) else to_numpy(expected))
+        if kind.backend == "mxnet" and a.shape == e.shape and (np.isinf(e) & np.isnan(a)).any():
+            self.seen("mxnet-inf-sum")
+        assert_close(a, e, **kw)
+
+    def check(self) -> None:
+        """Nothing left to report: every symptom already failed the test in ``seen``."""
 
 
 def require_module(name: str, reason: str | None = None) -> Any:
@@ -230,10 +268,10 @@ def require_module(name: str, reason: str | None = None) -> Any:
     if name == "mxnet":
         if "mxnet" not in INSTALLED_NAMES:
             pytest.skip("mxnet is not installed (or not usable with this NumPy) in this "
-                        "environment")
+                        "environment", allow_module_level=True)
         BACKENDS["mxnet"].setup()  # imports polyloss.backends.mxnet: the numpy.bool shim
     elif name in BACKENDS and name not in INSTALLED_NAMES:
-        pytest.skip(f"{name} is not installed in this environment")
+        pytest.skip(f"{name} is not installed in this environment", allow_module_level=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         mod = pytest.importorskip(name, reason=reason or f"{name} is not installed in this "
@@ -273,6 +311,9 @@ def make_inputs(case: str, dtype: str, rng: np.random.Generator, *, threshold: f
         lambda s: rng.normal(0.0, 2.0, size=s))
     target = draw(shape)
     pred = draw(shape)
+    if positive:  # a few non-positive values, which Keras's MSLE clips at 1e-7
+        target = np.where(rng.random(shape) < 0.1, -0.5 * target, target)
+        pred = np.where(rng.random(shape) < 0.1, -0.5 * pred, pred)
     if case == "zero":
         mask = rng.random(shape) < 0.5
         pred = np.where(mask, target, pred)

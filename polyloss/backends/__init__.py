@@ -165,7 +165,13 @@ def backend_of(*arrays: Any, names: tuple[str, ...] | None = None) -> Backend:
     for i, a in enumerate(arrays):
         if a is None or isinstance(a, _PY_SCALARS):
             continue
-        b = _CACHE.get(type(a)) or _backend_for(a)
+        b = _CACHE.get(type(a))
+        if b is None:
+            try:
+                b = _backend_for(a)
+            except TypeError as exc:
+                where = names[i] if names else f"argument {i}"
+                raise TypeError(f"{exc} (got it as {where})") from None
         if found is None:
             found, found_at = b, i
         elif b is not found and b.framework != found.framework:

@@ -211,17 +211,55 @@ def stack(arrays: Any, /, *, axis: int = 0) -> Any:
 
 
 # ---- reductions -----------------------------------------------------------------------
+# mx.np's sum/mean return NaN for inputs holding two or more infinities (the legacy
+# operators return inf), and reducing to a zero-size result leaves MXNet's engine in a
+# state that fails at the next synchronisation. Both found by the parity tests; so sums
+# and means run on the legacy operators (same memory, autograd kept) and zero-size cases
+# are built directly.
+
+
+def _reduced_shape(x: Any, axis: Any, keepdims: builtins.bool) -> tuple[tuple, tuple]:
+    ndim = x.ndim
+    if axis is None:
+        axes = tuple(range(ndim))
+    else:
+        axes = tuple(a % ndim for a in (axis if isinstance(axis, tuple) else (axis,)))
+    if keepdims:
+        shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
+    else:
+        shape = tuple(d for i, d in enumerate(x.shape) if i not in axes)
+    return axes, shape
+
+
+def _legacy_reduce(op: Any, x: Any, axes: tuple, keepdims: builtins.bool, shape: tuple) -> Any:
+    out = op(x.as_nd_ndarray(), axis=axes, keepdims=keepdims).as_np_ndarray()
+    return out if tuple(out.shape) == shape else out.reshape(shape)
+
 
 def sum(x: Any, /, *, axis: Any = None, dtype: Any = None, keepdims: builtins.bool = False) -> Any:  # noqa: A001
-    return mnp.sum(x, axis=axis, dtype=dtype, keepdims=keepdims)
+    if dtype is not None and x.dtype != dtype:
+        x = x.astype(dtype)
+    if x.ndim == 0:
+        return x
+    axes, shape = _reduced_shape(x, axis, keepdims)
+    if x.size == 0 or math.prod(shape) == 0:
+        return mnp.zeros(shape, dtype=x.dtype, ctx=x.ctx)
+    return _legacy_reduce(mx.nd.sum, x, axes, keepdims, shape)
+
+
+def mean(x: Any, /, *, axis: Any = None, keepdims: builtins.bool = False) -> Any:
+    if x.ndim == 0:
+        return x
+    axes, shape = _reduced_shape(x, axis, keepdims)
+    if math.prod(shape) == 0:
+        return mnp.zeros(shape, dtype=x.dtype, ctx=x.ctx)
+    if x.size == 0:
+        return mnp.full(shape, nan, dtype=x.dtype, ctx=x.ctx)
+    return _legacy_reduce(mx.nd.mean, x, axes, keepdims, shape)
 
 
 def prod(x: Any, /, *, axis: Any = None, dtype: Any = None, keepdims: builtins.bool = False) -> Any:
     return mnp.prod(x, axis=axis, dtype=dtype, keepdims=keepdims)
-
-
-def mean(x: Any, /, *, axis: Any = None, keepdims: builtins.bool = False) -> Any:
-    return mnp.mean(x, axis=axis, keepdims=keepdims)
 
 
 def max(x: Any, /, *, axis: Any = None, keepdims: builtins.bool = False) -> Any:  # noqa: A001

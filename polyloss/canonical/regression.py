@@ -138,8 +138,9 @@ def mape(
     if epsilon < 0:
         raise ValueError(f"polyloss: epsilon must be >= 0, got {epsilon!r}")
     return elementwise_loss(
-        core.absolute_percentage_error, pred, target, epsilon=float(epsilon),
+        core.relative_absolute_error, pred, target, epsilon=float(epsilon),
         reduction=reduction, sample_weight=sample_weight, normalizer=normalizer,
+        post=lambda xp, x: 100.0 * x,
     )
 
 

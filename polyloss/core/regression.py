@@ -72,12 +72,16 @@ def log_cosh(pred: Any, target: Any, *, xp: Any) -> Any:
     return xp.where(small, near_zero, far)
 
 
-def absolute_percentage_error(pred: Any, target: Any, *, epsilon: float, xp: Any) -> Any:
-    """``100·|target - pred| / max(|target|, epsilon)`` (``epsilon = 0``: the plain ratio)."""
+def relative_absolute_error(pred: Any, target: Any, *, epsilon: float, xp: Any) -> Any:
+    """``|target - pred| / max(|target|, epsilon)`` (``epsilon = 0``: the plain ratio).
+
+    MAPE is 100 times its mean; the factor is applied after the reduction (as Keras does),
+    so a float32 ratio near the top of the range does not overflow.
+    """
     denom = xp.abs(target)
     if epsilon > 0:
         denom = xp.maximum(denom, epsilon)
-    return 100.0 * abs_zero_grad(target - pred, xp) / denom
+    return abs_zero_grad(target - pred, xp) / denom
 
 
 def squared_log_error(pred: Any, target: Any, *, epsilon: float | None, xp: Any) -> Any:

@@ -12,12 +12,11 @@ import math
 
 import numpy as np
 import pytest
+from conftest import INSTALLED_NAMES, require
 
 import polyloss
 from polyloss import backends
 from polyloss.backends import backend_of, check_same_device
-
-from .conftest import INSTALLED_NAMES, require
 
 FRAMEWORK_OF = {
     "numpy": "numpy", "torch": "torch", "jax": "jax", "tensorflow": "tensorflow",

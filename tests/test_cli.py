@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from conftest import INSTALLED_NAMES
 
 from polyloss import cli
 from polyloss.parity import run as runner
 from polyloss.parity.cases import Case
-
-from .conftest import INSTALLED_NAMES
 
 
 def test_parity_table_passes_and_counts_cases(capsys):

@@ -74,7 +74,7 @@ def prepare(
         target = xp.astype(target, dtype)
     if weight is not None:
         if isinstance(weight, (int, float)):
-            pass
+            weight = xp.asarray(weight, dtype=dtype, device=backend.device(pred))
         elif weight.dtype != dtype:
             _require_float_or_int(backend, weight.dtype, names[2])
             weight = xp.astype(weight, dtype)
@@ -115,9 +115,21 @@ def _require_float_or_int(backend: Backend, dtype: Any, name: str) -> None:
         raise TypeError(f"polyloss: {name} must be a real numeric array, got dtype {dtype}")
 
 
+def known_shape(x: Any) -> tuple | None:
+    """``x``'s shape with unknown dimensions (symbolic ``None``, Dask's NaN) as ``None``;
+    ``None`` when even the rank is unknown."""
+    try:
+        dims = tuple(x.shape)
+    except (TypeError, ValueError):  # a TensorShape of unknown rank
+        return None
+    return tuple(None if d is None or d != d else int(d) for d in dims)
+
+
 def same_shape(a: Any, b: Any) -> bool:
-    """Shapes equal, where an unknown (symbolic) dimension matches anything."""
-    sa, sb = tuple(a.shape), tuple(b.shape)
+    """Shapes equal, where an unknown (symbolic) dimension or rank matches anything."""
+    sa, sb = known_shape(a), known_shape(b)
+    if sa is None or sb is None:
+        return True
     if len(sa) != len(sb):
         return False
     return all(x == y or x is None or y is None for x, y in zip(sa, sb, strict=True))

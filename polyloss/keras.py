@@ -32,7 +32,7 @@ import numpy as np
 from polyloss._inputs import check_same_shape, finish, prepare
 from polyloss.backends import backend_of
 from polyloss.core import regression as core
-from polyloss.core._helpers import softplus
+from polyloss.core._helpers import clip_below, softplus
 from polyloss.reduction import align_weight, mean_last_axis, static_size
 
 __all__ = [
@@ -121,8 +121,8 @@ def _per_sample(elementwise: Callable[..., Any], scale: float | None = None) -> 
 
 def _keras_msle(y_pred: Any, y_true: Any, *, xp: Any) -> Any:
     # Keras writes log(max(x, eps) + 1), not log1p: reproduced for its float32 rounding.
-    d = xp.log(xp.maximum(y_pred, _MSLE_EPSILON) + 1.0) - xp.log(
-        xp.maximum(y_true, _MSLE_EPSILON) + 1.0
+    d = xp.log(clip_below(y_pred, _MSLE_EPSILON, xp) + 1.0) - xp.log(
+        clip_below(y_true, _MSLE_EPSILON, xp) + 1.0
     )
     return d * d
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from polyloss._inputs import known_shape
+
 __all__ = [
     "REDUCTIONS",
     "NORMALIZERS",
@@ -37,16 +39,17 @@ def check_choice(name: str, value: Any, allowed: tuple) -> None:
 
 def static_size(x: Any) -> int | None:
     """Number of elements when every dimension is known statically, else ``None``."""
-    n = 1
-    for d in x.shape:
-        if d is None or (isinstance(d, float) and math.isnan(d)):
-            return None
-        n *= int(d)
-    return n
+    shape = known_shape(x)
+    if shape is None or None in shape:
+        return None
+    return math.prod(shape)
 
 
 def _shape(x: Any) -> tuple:
-    return tuple(None if d is None else int(d) for d in x.shape)
+    shape = known_shape(x)
+    if shape is None:
+        raise ValueError("polyloss: a weight or loss of unknown rank cannot be aligned")
+    return shape
 
 
 def align_weight(
@@ -65,7 +68,9 @@ def align_weight(
     if ws == ls:
         return weight
     if prefix and 0 < len(ws) < len(ls) and _dims_equal(ws, ls[: len(ws)]):
-        return xp.reshape(weight, ws + (1,) * (len(ls) - len(ws)))
+        for _ in range(len(ls) - len(ws)):  # expand_dims, not reshape: dims may be symbolic
+            weight = xp.expand_dims(weight, axis=-1)
+        return weight
     if len(ws) <= len(ls) and all(
         w == 1 or w is None or w == d or d is None for w, d in zip(ws[::-1], ls[::-1], strict=False)
     ):
@@ -119,16 +124,17 @@ def reduce_loss(
     """
     weight = None
     if sample_weight is not None:
-        weight = align_weight(xp, sample_weight, tuple(loss.shape))
+        weight = align_weight(xp, sample_weight, _shape(loss))
         loss = loss * weight
     if reduction == "none":
         return loss
     if reduction == "sum":
         return xp.sum(loss)
     if reduction == "mean":
-        if weight is None or normalizer == "count":
+        if weight is None or normalizer == "count" or static_size(loss) == 0:
             return mean_or_nan(xp, loss)
-        return xp.sum(loss) / xp.sum(xp.broadcast_to(weight, tuple(loss.shape)))
+        # the weights broadcast to the loss (ones_like keeps symbolic dimensions working)
+        return xp.sum(loss) / xp.sum(weight * xp.ones_like(loss))
     raise ValueError(f"polyloss: invalid reduction={reduction!r}")
 
 

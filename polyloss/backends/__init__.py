@@ -109,7 +109,7 @@ def _mxnet_backend(array_type: type) -> Backend:
 
     if xp.is_legacy_ndarray_type(array_type):
         return Backend(
-            "mxnet", xp, xp.device_of, xp.FLOAT_DTYPES,
+            "mxnet", xp.LEGACY, xp.device_of, xp.FLOAT_DTYPES,
             to_xp=xp.to_numpy_ndarray, from_xp=xp.to_legacy_ndarray, scope=xp.shape_scope,
         )
     if xp.is_numpy_ndarray_type(array_type):

@@ -126,6 +126,8 @@ exp = mnp.exp
 expm1 = mnp.expm1
 log = mnp.log
 log1p = mnp.log1p
+log2 = mnp.log2
+floor = mnp.floor
 tanh = mnp.tanh
 isnan = mnp.isnan
 isinf = mnp.isinf
@@ -276,3 +278,52 @@ def any(x: Any, /, *, axis: Any = None, keepdims: builtins.bool = False) -> Any:
 
 def all(x: Any, /, *, axis: Any = None, keepdims: builtins.bool = False) -> Any:  # noqa: A001
     return mnp.all(x, axis=axis, keepdims=keepdims)
+
+
+# ---- the classic NDArray flavour -------------------------------------------------------------
+# Classic NDArrays have no 0-d arrays: a full reduction is shape (1,) (``mx.nd.sum``), and an
+# autograd record holding 0-d nodes fails in ``backward()`` outside NumPy shape semantics
+# (MXNetError "Shape is unknown", or a crash). So for NDArray inputs the namespace returns
+# (1,) wherever the standard would give 0-d: the value a Gluon user gets from ``mx.nd``.
+
+
+def _legacy_reduction(nd_op: Any, empty: float) -> Any:
+    """A reduction that never creates a 0-d node: full reductions are (1,), as ``mx.nd``."""
+
+    def reduce(x: Any, /, *, axis: Any = None, dtype: Any = None,
+               keepdims: builtins.bool = False) -> Any:
+        if dtype is not None and x.dtype != dtype:
+            x = x.astype(dtype)
+        if x.ndim == 0:
+            return x.reshape((1,))
+        axes, shape = _reduced_shape(x, axis, keepdims)
+        shape = shape or (1,)
+        if math.prod(shape) == 0:
+            return mnp.zeros(shape, dtype=x.dtype, ctx=x.ctx)
+        if x.size == 0:
+            return mnp.full(shape, empty, dtype=x.dtype, ctx=x.ctx)
+        return _legacy_reduce(nd_op, x, axes, keepdims, shape)
+
+    reduce.__name__ = nd_op.__name__
+    return reduce
+
+
+def _legacy_full(shape: Any, fill_value: Any, *, dtype: Any = None, device: Any = None) -> Any:
+    return full(tuple(shape) or (1,), fill_value, dtype=dtype, device=device)
+
+
+def _legacy_namespace() -> Any:
+    import types
+
+    names = {k: v for k, v in globals().items() if not k.startswith("_")}
+    ns = types.SimpleNamespace(**names)
+    ns.sum = _legacy_reduction(mx.nd.sum, 0.0)
+    ns.mean = _legacy_reduction(mx.nd.mean, nan)
+    ns.prod = _legacy_reduction(mx.nd.prod, 1.0)
+    ns.max = _legacy_reduction(mx.nd.max, nan)
+    ns.min = _legacy_reduction(mx.nd.min, nan)
+    ns.full = _legacy_full
+    return ns
+
+
+LEGACY = _legacy_namespace()

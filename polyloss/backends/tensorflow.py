@@ -143,6 +143,13 @@ exp = tf.math.exp
 expm1 = tf.math.expm1
 log = tf.math.log
 log1p = tf.math.log1p
+floor = tf.math.floor
+
+
+def log2(x: Any, /) -> tf.Tensor:
+    return tf.math.log(x) / tf.constant(math.log(2.0), dtype=x.dtype)
+
+
 tanh = tf.math.tanh
 isnan = tf.math.is_nan
 isinf = tf.math.is_inf

@@ -16,8 +16,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from polyloss.canonical._common import elementwise_loss
+from polyloss._inputs import check_same_shape, finish, prepare
+from polyloss.backends import backend_of
+from polyloss.canonical._common import NAMES, elementwise_loss
 from polyloss.core import regression as core
+from polyloss.reduction import NORMALIZERS, REDUCTIONS, check_choice, reduce_loss
 
 __all__ = ["mse", "mae", "l1", "rmse", "huber", "smooth_l1", "log_cosh", "mape", "msle", "quantile"]
 
@@ -61,20 +64,28 @@ def rmse(
 ) -> Any:
     """Root mean squared error: ``sqrt(reduce((pred - target)²) + epsilon)``.
 
-    The square root is taken after the reduction (``"none"`` gives ``sqrt(r² + epsilon)``
-    per element). ``epsilon > 0`` keeps the gradient finite at a perfect fit (the seeds'
-    ``RMSELoss`` uses ``sqrt(mse + 1e-7)``). No framework ships RMSE as a loss.
+    The square root is taken after the reduction (``"none"`` gives ``sqrt(w·r² + epsilon)``
+    per element). Residuals are rescaled by their largest magnitude inside, so float32
+    residuals of 1e20 or 1e-20 neither overflow nor lose precision. ``epsilon > 0`` keeps
+    the gradient finite at a perfect fit (the seeds' ``RMSELoss`` is ``sqrt(mse + 1e-7)``).
+    No framework ships RMSE as a loss.
     """
-    if epsilon < 0:
-        raise ValueError(f"polyloss: epsilon must be >= 0, got {epsilon!r}")
+    _check_epsilon(epsilon)
+    check_choice("reduction", reduction, REDUCTIONS)
+    check_choice("normalizer", normalizer, NORMALIZERS)
+    with backend_of(pred, target, sample_weight, names=NAMES).scope():
+        p = prepare(pred, target, sample_weight, names=NAMES)
+        check_same_shape(p.pred, p.target, NAMES[:2])
+        xp = p.xp
 
-    def root(xp: Any, x: Any) -> Any:
-        return xp.sqrt(x + epsilon) if epsilon else xp.sqrt(x)
+        def reduce(loss: Any) -> Any:
+            return reduce_loss(xp, loss, reduction, p.weight, normalizer)
 
-    return elementwise_loss(
-        core.squared_error, pred, target,
-        reduction=reduction, sample_weight=sample_weight, normalizer=normalizer, post=root,
-    )
+        out = core.root_mean_squared_error(
+            p.pred, p.target, epsilon=float(epsilon), reduce=reduce, xp=xp,
+            per_element=reduction == "none",
+        )
+        return finish(p, out)
 
 
 def huber(
@@ -135,8 +146,7 @@ def mape(
     is also 0), as the mathematics says; ``keras.losses.MeanAbsolutePercentageError`` is
     ``epsilon=1e-7``.
     """
-    if epsilon < 0:
-        raise ValueError(f"polyloss: epsilon must be >= 0, got {epsilon!r}")
+    _check_epsilon(epsilon)
     return elementwise_loss(
         core.relative_absolute_error, pred, target, epsilon=float(epsilon),
         reduction=reduction, sample_weight=sample_weight, normalizer=normalizer,
@@ -153,6 +163,9 @@ def msle(
     Defined for values > -1 (NaN below). With ``epsilon``, both are clipped below at
     ``epsilon`` first, as ``keras.losses.MeanSquaredLogarithmicError`` does with 1e-7.
     """
+    if epsilon is not None:
+        _check_epsilon(epsilon)
+        epsilon = float(epsilon)
     return elementwise_loss(
         core.squared_log_error, pred, target, epsilon=epsilon,
         reduction=reduction, sample_weight=sample_weight, normalizer=normalizer,
@@ -175,6 +188,11 @@ def quantile(
         core.pinball, pred, target, q=float(q),
         reduction=reduction, sample_weight=sample_weight, normalizer=normalizer,
     )
+
+
+def _check_epsilon(epsilon: Any) -> None:
+    if not isinstance(epsilon, (int, float)) or not epsilon >= 0 or epsilon == math.inf:
+        raise ValueError(f"polyloss: epsilon must be a finite number >= 0, got {epsilon!r}")
 
 
 def _check_positive(name: str, value: Any) -> None:

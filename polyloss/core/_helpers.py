@@ -15,6 +15,22 @@ def abs_zero_grad(x: Any, xp: Any) -> Any:
     return x * xp.sign(x)
 
 
+def has_elements(x: Any) -> bool:
+    """False when a dimension is statically 0 (unknown dimensions count as non-empty)."""
+    return all(d != 0 for d in x.shape)
+
+
+def clip_below(x: Any, low: float, xp: Any) -> Any:
+    """``max(x, low)`` for a Python-scalar ``low``; the gradient goes to ``x`` at a tie.
+
+    A ``where`` rather than ``xp.maximum``: it gives the same tie-breaking on every backend
+    (TensorFlow's ``maximum`` favours its first argument, torch and JAX split) and it traces
+    under ``torch.compile(fullgraph=True)``, which array-api-compat's scalar promotion in
+    ``maximum`` does not.
+    """
+    return xp.where(x < low, low, x)
+
+
 def softplus(x: Any, xp: Any) -> Any:
     """``log(1 + exp(x))`` without overflow, with gradient ``sigmoid(x)`` everywhere.
 

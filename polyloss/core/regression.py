@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from polyloss.core._helpers import abs_zero_grad
+from polyloss.core._helpers import abs_zero_grad, clip_below, has_elements
 
 _LOG2 = math.log(2.0)
 
@@ -20,6 +20,40 @@ def squared_error(pred: Any, target: Any, *, xp: Any) -> Any:
     """``(pred - target)²``."""
     r = pred - target
     return r * r
+
+
+def root_mean_squared_error(
+    pred: Any, target: Any, *, epsilon: float, xp: Any, reduce: Any = None,
+    per_element: bool = False,
+) -> Any:
+    """``sqrt(reduce((pred - target)²) + epsilon)``, without overflow or underflow.
+
+    The residuals are first divided by ``s``, the power of two at or below their largest
+    magnitude (at least ``sqrt(epsilon)``; each residual's own with ``per_element``, for an
+    elementwise ``reduce``): ``s·sqrt(reduce((r/s)²) + (sqrt(epsilon)/s)²)`` has the same
+    value, the division by a power of two is exact, and ``s`` comes from ``floor`` so no
+    gradient flows through it. float32 residuals of 1e20 or 1e-20 keep their precision.
+    ``reduce`` is linear (a sum, a weighted mean or an elementwise weighting; default: the
+    mean).
+    """
+    if reduce is None:
+        reduce = xp.mean
+    r = pred - target
+    if not has_elements(r):  # nothing to scale: sqrt(0 + epsilon), or NaN for an empty mean
+        return xp.sqrt(reduce(r * r) + epsilon)
+    a = abs_zero_grad(r, xp)
+    m = a if per_element else xp.max(a)
+    root_eps = math.sqrt(epsilon)
+    if epsilon > 0:
+        m = xp.where(m > root_eps, m, root_eps)
+    m = xp.where(xp.isfinite(m) & (m > 0), m, 1.0)
+    scale = 2.0 ** xp.floor(xp.log2(m))
+    scaled = r / scale
+    reduced = reduce(scaled * scaled)
+    if epsilon > 0:
+        floor = root_eps / scale
+        reduced = reduced + floor * floor
+    return scale * xp.sqrt(reduced)
 
 
 def absolute_error(pred: Any, target: Any, *, xp: Any) -> Any:
@@ -80,15 +114,15 @@ def relative_absolute_error(pred: Any, target: Any, *, epsilon: float, xp: Any) 
     """
     denom = xp.abs(target)
     if epsilon > 0:
-        denom = xp.maximum(denom, epsilon)
+        denom = clip_below(denom, epsilon, xp)
     return abs_zero_grad(target - pred, xp) / denom
 
 
 def squared_log_error(pred: Any, target: Any, *, epsilon: float | None, xp: Any) -> Any:
     """``(log1p(pred) - log1p(target))²``; with ``epsilon``, both are first clipped below at it."""
     if epsilon is not None:
-        pred = xp.maximum(pred, epsilon)
-        target = xp.maximum(target, epsilon)
+        pred = clip_below(pred, epsilon, xp)
+        target = clip_below(target, epsilon, xp)
     d = xp.log1p(pred) - xp.log1p(target)
     return d * d
 

@@ -115,7 +115,7 @@ _SETUP = {
 def _torch_from(a: np.ndarray) -> Any:
     import torch
 
-    return torch.from_numpy(np.ascontiguousarray(a).copy())
+    return torch.from_numpy(np.array(a, copy=True, order="C"))
 
 
 def _jax_from(a: np.ndarray) -> Any:

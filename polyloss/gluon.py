@@ -24,7 +24,7 @@ import math
 from typing import Any
 
 from polyloss._inputs import finish, prepare
-from polyloss.backends import backend_of
+from polyloss.backends import backend_of, device_of
 from polyloss.core import regression as core
 from polyloss.reduction import align_weight
 
@@ -66,7 +66,7 @@ def _mean_except(xp: Any, loss: Any, batch_axis: int) -> Any:
         return loss
     if any(loss.shape[a] == 0 for a in axes):
         shape = (loss.shape[batch_axis],)
-        return xp.full(shape, math.nan, dtype=loss.dtype, device=backend_of(loss).device(loss))
+        return xp.full(shape, math.nan, dtype=loss.dtype, device=device_of(loss))
     return xp.mean(loss, axis=axes)
 
 

@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from polyloss._inputs import known_shape
+from polyloss.backends import device_of
 
 __all__ = [
     "REDUCTIONS",
@@ -94,14 +95,14 @@ def _dims_equal(a: tuple, b: tuple) -> bool:
 def mean_or_nan(xp: Any, loss: Any) -> Any:
     """Mean over all elements; an empty loss gives NaN (0/0) on every backend, without warnings."""
     if static_size(loss) == 0:
-        return xp.full((), math.nan, dtype=loss.dtype, device=_device(loss))
+        return xp.full((), math.nan, dtype=loss.dtype, device=device_of(loss))
     return xp.mean(loss)
 
 
 def mean_last_axis(xp: Any, loss: Any) -> Any:
     """Mean over the last axis (Keras's per-sample mean); an empty last axis gives NaN."""
     if loss.shape[-1] == 0:
-        return xp.full(tuple(loss.shape[:-1]), math.nan, dtype=loss.dtype, device=_device(loss))
+        return xp.full(tuple(loss.shape[:-1]), math.nan, dtype=loss.dtype, device=device_of(loss))
     return xp.mean(loss, axis=-1)
 
 
@@ -137,8 +138,3 @@ def reduce_loss(
         return xp.sum(loss) / xp.sum(weight * xp.ones_like(loss))
     raise ValueError(f"polyloss: invalid reduction={reduction!r}")
 
-
-def _device(x: Any) -> Any:
-    from polyloss.backends import device_of
-
-    return device_of(x)

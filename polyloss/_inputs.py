@@ -30,6 +30,7 @@ def prepare(
     names: tuple[str, str, str] = ("pred", "target", "sample_weight"),
     compute_dtype: str | None = None,
     target_takes_pred_dtype: bool = False,
+    integer_target: bool = False,
 ) -> Prepared:
     """Resolve, check and promote ``pred``/``target`` (and an optional weight array).
 
@@ -70,7 +71,8 @@ def prepare(
             dtype = xp.float32
     if pred.dtype != dtype:
         pred = xp.astype(pred, dtype)
-    if target.dtype != dtype:
+    keep_target = integer_target and not backend.is_floating(target.dtype)
+    if target.dtype != dtype and not keep_target:
         target = xp.astype(target, dtype)
     if weight is not None:
         if isinstance(weight, (int, float)):
@@ -79,6 +81,23 @@ def prepare(
             _require_float_or_int(backend, weight.dtype, names[2])
             weight = xp.astype(weight, dtype)
     return Prepared(backend, xp, pred, target, weight, out_dtype)
+
+
+def prepare_extra(p: Prepared, x: Any, name: str, *, dtype: Any = None) -> Any:
+    """One more array argument (a class-weight vector, a variance, ``pos_weight``) in the
+    call's namespace, device and compute dtype; Python numbers become 0-d arrays."""
+    if x is None:
+        return None
+    xp = p.xp
+    dtype = p.pred.dtype if dtype is None else dtype
+    if isinstance(x, (int, float)):
+        return xp.asarray(x, dtype=dtype, device=p.backend.device(p.pred))
+    if p.backend.to_xp is not None:
+        x = p.backend.to_xp(x)
+    _require_array(x, name)
+    check_same_device(p.backend, (p.pred, x), ("pred", name))
+    _require_float_or_int(p.backend, x.dtype, name)
+    return x if x.dtype == dtype else xp.astype(x, dtype)
 
 
 def finish(p: Prepared, out: Any) -> Any:

@@ -29,7 +29,11 @@ class Backend:
     type ``xp`` works on, and ``from_xp`` converts a result back into the type the
     caller passed (only MXNet's classic ``mx.nd.NDArray`` needs either).
     ``scope`` is a context manager factory entered while a loss is computed (MXNet
-    needs NumPy shape semantics for 0-d and zero-size arrays).
+    needs NumPy shape semantics for 0-d and zero-size arrays). ``stop_gradient`` returns
+    its argument with no gradient flowing back through it (the identity where there is no
+    autograd); conventions use it to reproduce a framework's hand-written backward.
+    ``values_known(x)`` says whether ``x``'s values can be read now (not a jit tracer or a
+    lazy graph), so eager calls can validate labels.
     """
 
     framework: str
@@ -39,6 +43,8 @@ class Backend:
     to_xp: Callable[[Any], Any] | None = None
     from_xp: Callable[[Any], Any] | None = None
     scope: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
+    stop_gradient: Callable[[Any], Any] = lambda x: x
+    values_known: Callable[[Any], bool] = lambda x: True
 
     def is_floating(self, dtype: Any) -> bool:
         if dtype in self.float_dtypes:
@@ -78,30 +84,43 @@ def _torch_backend() -> Backend:
     import torch
 
     floats = frozenset((torch.float16, torch.bfloat16, torch.float32, torch.float64))
-    return Backend("torch", xp, lambda x: x.device, floats)
+    return Backend(
+        "torch", xp, lambda x: x.device, floats,
+        stop_gradient=lambda x: x.detach(),
+        values_known=lambda x: not torch.compiler.is_compiling(),
+    )
 
 
 def _jax_backend() -> Backend:
+    import jax
     import jax.numpy as jnp
     import numpy as np
 
     floats = frozenset(
         np.dtype(t) for t in (jnp.float16, jnp.bfloat16, jnp.float32, jnp.float64)
     )
-    return Backend("jax", jnp, _compat_device, floats)
+    return Backend(
+        "jax", jnp, _compat_device, floats,
+        stop_gradient=jax.lax.stop_gradient,
+        values_known=lambda x: not isinstance(x, jax.core.Tracer),
+    )
 
 
 def _compat_backend(name: str, x: Any) -> Backend:
     import array_api_compat
 
     xp = array_api_compat.array_namespace(x)
-    return Backend(name, xp, _compat_device)
+    # Dask is lazy: reading values would compute the graph behind the user's back
+    return Backend(name, xp, _compat_device, values_known=lambda x: name != "dask")
 
 
 def _tensorflow_backend() -> Backend:
     from polyloss.backends import tensorflow as xp
 
-    return Backend("tensorflow", xp, xp.device_of, xp.FLOAT_DTYPES)
+    return Backend(
+        "tensorflow", xp, xp.device_of, xp.FLOAT_DTYPES,
+        stop_gradient=xp.stop_gradient, values_known=xp.values_known,
+    )
 
 
 def _mxnet_backend(array_type: type) -> Backend:
@@ -111,11 +130,12 @@ def _mxnet_backend(array_type: type) -> Backend:
         return Backend(
             "mxnet", xp.LEGACY, xp.device_of, xp.FLOAT_DTYPES,
             to_xp=xp.to_numpy_ndarray, from_xp=xp.to_legacy_ndarray, scope=xp.shape_scope,
+            stop_gradient=xp.stop_gradient,
         )
     if xp.is_numpy_ndarray_type(array_type):
         return Backend(
             "mxnet", xp, xp.device_of, xp.FLOAT_DTYPES,
-            to_xp=xp.to_numpy_ndarray, scope=xp.shape_scope,
+            to_xp=xp.to_numpy_ndarray, scope=xp.shape_scope, stop_gradient=xp.stop_gradient,
         )
     raise TypeError(
         f"polyloss: {array_type.__module__}.{array_type.__qualname__} is an MXNet symbol; "

@@ -56,6 +56,10 @@ def to_legacy_ndarray(x: Any) -> Any:
     return x.as_nd_ndarray() if isinstance(x, mnp.ndarray) else x
 
 
+def stop_gradient(x: Any) -> Any:
+    return x.detach()
+
+
 def shape_scope():
     return mx.util.np_shape(True)
 
@@ -278,6 +282,24 @@ def any(x: Any, /, *, axis: Any = None, keepdims: builtins.bool = False) -> Any:
 
 def all(x: Any, /, *, axis: Any = None, keepdims: builtins.bool = False) -> Any:  # noqa: A001
     return mnp.all(x, axis=axis, keepdims=keepdims)
+
+
+# ---- indexing ---------------------------------------------------------------------------
+
+def arange(start: Any, /, stop: Any = None, step: Any = 1, *, dtype: Any = None,
+           device: Any = None) -> Any:
+    if stop is None:
+        start, stop = 0, start
+    return mnp.arange(start, stop, step, dtype=dtype or int64, ctx=device)
+
+
+def take_along_axis(x: Any, indices: Any, /, *, axis: int = -1) -> Any:
+    """``x``'s values at ``indices`` along ``axis``, for one index per position
+    (``indices`` has size 1 along ``axis``): ``npx.pick``, which has a gradient."""
+    axis = axis % x.ndim
+    if indices.shape[axis] != 1:
+        raise ValueError("polyloss: the MXNet adapter's take_along_axis takes one index per position")
+    return mx.npx.pick(x, mnp.squeeze(indices, axis=axis), axis=axis, keepdims=True)
 
 
 # ---- the classic NDArray flavour -------------------------------------------------------------

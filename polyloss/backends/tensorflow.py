@@ -35,6 +35,14 @@ def device_of(x: Any) -> str:
         return ""
 
 
+stop_gradient = tf.stop_gradient
+
+
+def values_known(x: Any) -> bool:
+    """Values can be read (eager), not inside a ``tf.function`` trace."""
+    return tf.executing_eagerly()
+
+
 def _tensor(x: Any, dtype: Any = None) -> tf.Tensor:
     if isinstance(x, (tf.Tensor, tf.Variable)):
         return x if dtype is None or x.dtype == dtype else tf.cast(x, dtype)
@@ -286,3 +294,25 @@ def any(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> tf.Tensor:  #
 
 def all(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> tf.Tensor:  # noqa: A001
     return tf.math.reduce_all(tf.cast(x, tf.bool), axis=_axis(axis), keepdims=keepdims)
+
+
+# ---- indexing ---------------------------------------------------------------------------
+
+def arange(start: Any, /, stop: Any = None, step: Any = 1, *, dtype: Any = None,
+           device: Any = None) -> tf.Tensor:
+    if stop is None:
+        start, stop = 0, start
+    return tf.range(start, stop, step, dtype=dtype or tf.int64)
+
+
+def take_along_axis(x: Any, indices: Any, /, *, axis: int = -1) -> tf.Tensor:
+    """``x``'s values at ``indices`` along ``axis`` (``tf.gather`` with batch dimensions)."""
+    ndim = len(x.shape)
+    axis = axis % ndim
+    if axis == ndim - 1:
+        return tf.gather(x, indices, batch_dims=ndim - 1, axis=ndim - 1)
+    perm = [a for a in range(ndim) if a != axis] + [axis]
+    inverse = [perm.index(a) for a in range(ndim)]
+    out = tf.gather(tf.transpose(x, perm), tf.transpose(indices, perm), batch_dims=ndim - 1,
+                    axis=ndim - 1)
+    return tf.transpose(out, inverse)

@@ -1,5 +1,15 @@
 """polyloss's own (canonical) API: one loss per concept, same numbers on every backend."""
 
+from polyloss.canonical.classification import (
+    binary_cross_entropy,
+    cross_entropy,
+    focal,
+    gaussian_nll,
+    kl_div,
+    nll,
+    poisson_nll,
+    poly1_cross_entropy,
+)
 from polyloss.canonical.regression import (
     huber,
     l1,
@@ -14,5 +24,7 @@ from polyloss.canonical.regression import (
 )
 
 __all__ = [
+    "binary_cross_entropy", "cross_entropy", "focal", "gaussian_nll", "kl_div", "nll", "poisson_nll",
+    "poly1_cross_entropy",
     "huber", "l1", "log_cosh", "mae", "mape", "mse", "msle", "quantile", "rmse", "smooth_l1",
 ]

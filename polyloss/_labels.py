@@ -1,0 +1,48 @@
+"""Class-index targets: eager validation and the index dtype.
+
+Labels are checked where their values can be read (eager calls); under ``jax.jit``,
+``tf.function`` and ``torch.compile``, and on lazy Dask arrays, they are not, and an
+out-of-range label makes its position's loss NaN instead (see ``core.classification.safe_labels``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from polyloss.backends import Backend
+
+
+def check_class_labels(
+    backend: Backend, labels: Any, num_classes: int, ignore_index: int | None, name: str
+) -> None:
+    """``ValueError`` naming ``name`` for labels outside ``[0, num_classes)`` (other than
+    ``ignore_index``) or, for floating-point labels, values that are not whole numbers."""
+    if not backend.values_known(labels) or any(d == 0 for d in labels.shape):
+        return
+    xp = backend.xp
+    if backend.is_floating(labels.dtype):
+        if bool(xp.any(labels != xp.floor(labels))):
+            raise ValueError(f"polyloss: {name} holds class indices, but some values are not whole "
+                             "numbers")
+    bad = xp.logical_or(labels < 0, labels >= num_classes)
+    if ignore_index is not None:
+        bad = xp.logical_and(bad, labels != ignore_index)
+    if bool(xp.any(bad)):
+        lo, hi = int(xp.min(labels)), int(xp.max(labels))
+        ignored = "" if ignore_index is None else f" other than ignore_index={ignore_index}"
+        raise ValueError(
+            f"polyloss: {name} holds class indices outside [0, {num_classes}){ignored} "
+            f"(its values range over [{lo}, {hi}])"
+        )
+
+
+def as_index(backend: Backend, labels: Any) -> Any:
+    """Labels in an integer dtype for indexing (floating labels are cast)."""
+    xp = backend.xp
+    if backend.is_floating(labels.dtype) or labels.dtype == getattr(xp, "bool", None):
+        return xp.astype(labels, xp.int64)
+    return labels
+
+
+def is_integer_labels(backend: Backend, target: Any) -> bool:
+    return not backend.is_floating(target.dtype)

@@ -16,6 +16,12 @@ Deliberate differences from Gluon (documented in docs/conventions.md):
   always averages over axes ``1..ndim-1``).
 - A ``sample_weight`` that would enlarge the loss by broadcasting raises ``ValueError``.
 - A non-positive ``rho`` raises ``ValueError`` (Gluon divides by it).
+- ``SigmoidBCELoss`` on logits: the gradient at a logit of exactly 0 is ``σ(0) - label``
+  (MXNet's ``relu`` and ``abs`` give ``-label`` there).
+- ``SoftmaxCELoss`` sparse labels outside ``[0, C)`` raise ``ValueError`` naming ``label`` in
+  eager calls (MXNet's ``pick`` silently clips them to the nearest class).
+- ``PoissonNLLLoss(compute_full=True)`` is finite for zero counts (the Stirling term is
+  masked where ``target <= 1`` before it is computed; MXNet gets NaN from ``0·log 0``).
 """
 
 from __future__ import annotations
@@ -23,12 +29,18 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from polyloss._inputs import finish, prepare
+from polyloss._inputs import finish, prepare, prepare_extra
+from polyloss._labels import as_index, check_class_labels
 from polyloss.backends import backend_of, device_of
+from polyloss.core import classification as cls_core
 from polyloss.core import regression as core
-from polyloss.reduction import align_weight
+from polyloss.reduction import align_weight, mean_or_nan
 
-__all__ = ["Loss", "L1Loss", "L2Loss", "HuberLoss"]
+__all__ = [
+    "Loss", "L1Loss", "L2Loss", "HuberLoss",
+    "SigmoidBinaryCrossEntropyLoss", "SigmoidBCELoss", "SoftmaxCrossEntropyLoss", "SoftmaxCELoss",
+    "KLDivLoss", "PoissonNLLLoss",
+]
 
 _NAMES = ("pred", "label", "sample_weight")
 
@@ -141,3 +153,176 @@ class HuberLoss(Loss):
 
     def _elementwise(self, xp: Any, pred: Any, label: Any) -> Any:
         return core.smooth_l1(label, pred, beta=float(self._rho), xp=xp)
+
+
+
+# ---- classification -----------------------------------------------------------------------
+
+_LOG_EPS = 1e-12  # Gluon adds 1e-12 inside its logs (SigmoidBCE from_sigmoid, KLDiv)
+
+
+def _sum_except(xp: Any, loss: Any, batch_axis: int) -> Any:
+    """Sum over every axis except ``batch_axis`` (``F.sum(..., exclude=True)``)."""
+    ndim = len(loss.shape)
+    batch_axis = batch_axis % ndim
+    axes = tuple(a for a in range(ndim) if a != batch_axis)
+    return xp.sum(loss, axis=axes) if axes else loss
+
+
+def _gluon_softrelu_neg_abs(xp: Any, z: Any, positive: Any) -> Any:
+    # Activation(-|z|, 'softrelu') = log1p(exp(-|z|)); |z| from the shared mask
+    return xp.log1p(xp.exp(-xp.where(positive, z, -z)))
+
+
+class SigmoidBinaryCrossEntropyLoss(Loss):
+    """``gluon.loss.SigmoidBinaryCrossEntropyLoss(from_sigmoid=False, weight=None, batch_axis=0)``,
+    called ``(pred, label, sample_weight=None, pos_weight=None)``; alias ``SigmoidBCELoss``.
+
+    Logits (default): ``relu(z) - z·y + log1p(exp(-|z|))``, with ``pos_weight``
+    ``z - z·y + (1 + (P-1)·y)·(log1p(exp(-|z|)) + relu(-z))``. Probabilities
+    (``from_sigmoid=True``): ``-(P·y·log(p + 1e-12) + (1-y)·log(1 - p + 1e-12))`` (no clip: a
+    perfect prediction gives a loss of about -1e-12 in float64). Mean per sample.
+    """
+
+    def __init__(self, from_sigmoid: bool = False, weight: float | None = None,
+                 batch_axis: int = 0, **kwargs: Any) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        self._from_sigmoid = from_sigmoid
+
+    def __call__(self, pred: Any, label: Any, sample_weight: Any = None, pos_weight: Any = None) -> Any:
+        return self.forward(pred, label, sample_weight, pos_weight)
+
+    def forward(self, pred: Any, label: Any, sample_weight: Any = None, pos_weight: Any = None) -> Any:
+        names = _NAMES + ("pos_weight",)
+        with backend_of(pred, label, sample_weight, pos_weight, names=names).scope():
+            p = prepare(pred, label, sample_weight, names=_NAMES)
+            xp = p.xp
+            z = p.pred
+            y = _reshape_like(xp, p.target, z)
+            pw = prepare_extra(p, pos_weight, "pos_weight")
+            if pw is not None:
+                pw = align_weight(xp, pw, tuple(z.shape), "pos_weight", prefix=False)
+            if self._from_sigmoid:
+                positive = xp.log(z + _LOG_EPS) * y
+                if pw is not None:
+                    positive = positive * pw
+                loss = -(positive + xp.log(1.0 - z + _LOG_EPS) * (1.0 - y))
+            else:
+                positive = z >= 0
+                soft = _gluon_softrelu_neg_abs(xp, z, positive)
+                if pw is None:
+                    loss = xp.where(positive, z, 0.0) - z * y + soft
+                else:
+                    log_weight = 1.0 + (pw - 1.0) * y
+                    loss = z - z * y + log_weight * (soft + xp.where(positive, 0.0, -z))
+            loss = _apply_weighting(xp, loss, self._weight, p.weight)
+            return finish(p, _mean_except(xp, loss, self._batch_axis))
+
+
+SigmoidBCELoss = SigmoidBinaryCrossEntropyLoss
+
+
+class SoftmaxCrossEntropyLoss(Loss):
+    """``gluon.loss.SoftmaxCrossEntropyLoss(axis=-1, sparse_label=True, from_logits=False,
+    weight=None, batch_axis=0)``; alias ``SoftmaxCELoss``.
+
+    ``pred`` are logits (``log_softmax`` applied), or log-probabilities with
+    ``from_logits=True``. Sparse labels (class indices, any dtype, ``pred``'s shape without
+    ``axis``): ``-log p[label]``; dense labels (``pred``'s shape): ``-Σ label·log p`` over
+    ``axis``. Mean per sample over the remaining axes.
+    """
+
+    def __init__(self, axis: int = -1, sparse_label: bool = True, from_logits: bool = False,
+                 weight: float | None = None, batch_axis: int = 0, **kwargs: Any) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        self._axis = axis
+        self._sparse_label = sparse_label
+        self._from_logits = from_logits
+
+    def forward(self, pred: Any, label: Any, sample_weight: Any = None) -> Any:
+        with backend_of(pred, label, sample_weight, names=_NAMES).scope():
+            p = prepare(pred, label, sample_weight, names=_NAMES, integer_target=True)
+            xp = p.xp
+            ndim = len(p.pred.shape)
+            axis = self._axis % ndim
+            logp = p.pred if self._from_logits else cls_core.log_softmax(p.pred, axis, xp)
+            if self._sparse_label:
+                labels = self._sparse_labels(p, axis)
+                num_classes = p.pred.shape[axis]
+                check_class_labels(p.backend, labels, num_classes, None, "label")
+                safe, _, in_range = cls_core.safe_labels(as_index(p.backend, labels), num_classes,
+                                                         None, xp)
+                loss = -cls_core.take_class(logp, safe, axis, xp)
+                loss = xp.expand_dims(xp.where(in_range, loss, math.nan), axis=axis)
+            else:
+                target = p.target
+                if target.dtype != logp.dtype:
+                    target = xp.astype(target, logp.dtype)
+                target = _reshape_like(xp, target, logp)
+                loss = -xp.sum(logp * target, axis=axis, keepdims=True)
+            loss = _apply_weighting(xp, loss, self._weight, p.weight)
+            return finish(p, _mean_except(xp, loss, self._batch_axis))
+
+    def _sparse_labels(self, p: Any, axis: int) -> Any:
+        expected = tuple(d for i, d in enumerate(p.pred.shape) if i != axis)
+        shape = tuple(p.target.shape)
+        if shape == expected:
+            return p.target
+        if math.prod(shape) == math.prod(expected):  # e.g. (N, 1) labels for (N, C)
+            return p.xp.reshape(p.target, expected)
+        raise ValueError(f"polyloss: sparse label has shape {shape}; expected {expected} "
+                         f"(pred's shape {tuple(p.pred.shape)} without axis {axis})")
+
+
+SoftmaxCELoss = SoftmaxCrossEntropyLoss
+
+
+class KLDivLoss(Loss):
+    """``gluon.loss.KLDivLoss(from_logits=True, axis=-1, weight=None, batch_axis=0)``:
+    ``label·(log(label + 1e-12) - pred)`` **summed** per sample (MXNet 1.9.1). ``pred`` is
+    ``log q``; with ``from_logits=False`` it is logits and ``log_softmax`` is applied."""
+
+    def __init__(self, from_logits: bool = True, axis: int = -1, weight: float | None = None,
+                 batch_axis: int = 0, **kwargs: Any) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        self._from_logits = from_logits
+        self._axis = axis
+
+    def forward(self, pred: Any, label: Any, sample_weight: Any = None) -> Any:
+        with backend_of(pred, label, sample_weight, names=_NAMES).scope():
+            p = prepare(pred, label, sample_weight, names=_NAMES)
+            xp = p.xp
+            logq = p.pred if self._from_logits else cls_core.log_softmax(p.pred, self._axis, xp)
+            label = _reshape_like(xp, p.target, logq)
+            loss = label * (xp.log(label + _LOG_EPS) - logq)
+            loss = _apply_weighting(xp, loss, self._weight, p.weight)
+            return finish(p, _sum_except(xp, loss, self._batch_axis))
+
+
+class PoissonNLLLoss(Loss):
+    """``gluon.loss.PoissonNLLLoss(weight=None, from_logits=True, batch_axis=0,
+    compute_full=False)``, called ``(pred, target, sample_weight=None, epsilon=1e-08)``:
+    ``exp(z) - y·z`` (log rate) or ``r - y·log(r + epsilon)``, plus the Stirling term where
+    ``y > 1`` with ``compute_full``; the **mean over everything** (a scalar), unlike every
+    other Gluon loss."""
+
+    def __init__(self, weight: float | None = None, from_logits: bool = True, batch_axis: int = 0,
+                 compute_full: bool = False, **kwargs: Any) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        self._from_logits = from_logits
+        self._compute_full = compute_full
+
+    def __call__(self, pred: Any, target: Any, sample_weight: Any = None, epsilon: float = 1e-08) -> Any:
+        return self.forward(pred, target, sample_weight, epsilon)
+
+    def forward(self, pred: Any, target: Any, sample_weight: Any = None, epsilon: float = 1e-08) -> Any:
+        with backend_of(pred, target, sample_weight, names=_NAMES).scope():
+            p = prepare(pred, target, sample_weight, names=_NAMES)
+            xp = p.xp
+            target = _reshape_like(xp, p.target, p.pred)
+            loss = cls_core.poisson_nll(p.pred, target, log_input=self._from_logits,
+                                        eps=float(epsilon), xp=xp)
+            if self._compute_full:
+                loss = loss + cls_core.stirling_term(target, xp)
+            loss = _apply_weighting(xp, loss, self._weight, p.weight)
+            return finish(p, mean_or_nan(xp, loss))

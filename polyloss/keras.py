@@ -18,10 +18,19 @@ Deliberate differences from Keras (documented in docs/conventions.md):
 - Integer ``y_pred`` is a ``TypeError`` in the functions (the classes cast, as Keras does).
 - float16/bfloat16 inputs to the functions are computed in float32 and returned in their
   own dtype.
+- Probabilities are always clipped to [1e-7, 1 - 1e-7]: Keras's TensorFlow backend silently
+  uses the logits instead when ``y_pred`` is the direct output of a Keras sigmoid/softmax op
+  in the same graph (``_keras_logits``); polyloss cannot see that provenance. Pass logits with
+  ``from_logits=True`` for the exact values. ``BinaryFocalCrossentropy(from_logits=True)``
+  reproduces the TensorFlow backend (exact logits BCE), not the clipped jax/torch backends.
+- ``sparse_categorical_crossentropy`` labels outside ``[0, C)`` (other than ``ignore_class``)
+  raise ``ValueError`` naming ``y_true`` in eager calls (TensorFlow raises
+  ``InvalidArgumentError``); under ``tf.function``/jit such a position's loss is NaN.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from collections.abc import Callable
@@ -30,7 +39,9 @@ from typing import Any
 import numpy as np
 
 from polyloss._inputs import check_same_shape, finish, prepare
+from polyloss._labels import as_index, check_class_labels
 from polyloss.backends import backend_of
+from polyloss.core import classification as cls_core
 from polyloss.core import regression as core
 from polyloss.core._helpers import clip_below, softplus
 from polyloss.reduction import align_weight, mean_last_axis, static_size
@@ -40,6 +51,10 @@ __all__ = [
     "MeanSquaredLogarithmicError", "Huber", "LogCosh",
     "mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
     "mean_squared_logarithmic_error", "huber", "log_cosh",
+    "BinaryCrossentropy", "BinaryFocalCrossentropy", "CategoricalCrossentropy",
+    "CategoricalFocalCrossentropy", "SparseCategoricalCrossentropy", "KLDivergence", "Poisson",
+    "binary_crossentropy", "binary_focal_crossentropy", "categorical_crossentropy",
+    "categorical_focal_crossentropy", "sparse_categorical_crossentropy", "kl_divergence", "poisson",
 ]
 
 EPSILON = 1e-7  # keras.config.epsilon()
@@ -83,8 +98,31 @@ def standardize_reduction(reduction: Any) -> Any:
     return reduction
 
 
-def reduce_weighted_values(xp: Any, values: Any, sample_weight: Any, reduction: Any) -> Any:
-    """``keras.losses.loss.reduce_weighted_values`` (no mask): weight, then reduce."""
+def apply_mask(xp: Any, sample_weight: Any, mask: Any, values: Any, reduction: Any) -> Any:
+    """``keras.losses.loss.apply_mask``: a boolean mask (``ignore_class``) becomes a weight;
+    for the mean reductions the valid entries get ``total / valid`` so that the mean is over
+    valid entries, and 0 valid entries give weight 0 (divide_no_nan)."""
+    if mask is None:
+        return sample_weight
+    ones = xp.ones_like(values)
+    if reduction in ("mean", "sum_over_batch_size"):
+        total = static_size(values)
+        total = xp.sum(ones) if total is None else total
+        valid = xp.sum(xp.where(mask, ones, 0.0))
+        mask_weight = xp.where(valid == 0, 0.0, total / xp.where(valid == 0, 1.0, valid))
+        float_mask = xp.where(mask, mask_weight * ones, 0.0)
+    else:
+        float_mask = xp.where(mask, ones, 0.0)
+    if sample_weight is None:
+        return float_mask
+    float_mask, sample_weight = squeeze_or_expand_to_same_rank(xp, float_mask, sample_weight)
+    return sample_weight * float_mask
+
+
+def reduce_weighted_values(xp: Any, values: Any, sample_weight: Any, reduction: Any,
+                           mask: Any = None) -> Any:
+    """``keras.losses.loss.reduce_weighted_values``: mask, weight, then reduce."""
+    sample_weight = apply_mask(xp, sample_weight, mask, values, reduction)
     if sample_weight is not None:
         values, sample_weight = squeeze_or_expand_to_same_rank(xp, values, sample_weight)
         sample_weight = align_weight(xp, sample_weight, tuple(values.shape), prefix=False)
@@ -150,7 +188,10 @@ _PER_SAMPLE = {
 def _call_function(name: str, y_true: Any, y_pred: Any, **params: Any) -> Any:
     with backend_of(y_pred, y_true, names=_NAMES).scope():
         p = prepare(y_pred, y_true, names=_NAMES, target_takes_pred_dtype=True)
-        return finish(p, _PER_SAMPLE[name](p.xp, p.target, p.pred, **params))
+        if name in _PER_SAMPLE:
+            return finish(p, _PER_SAMPLE[name](p.xp, p.target, p.pred, **params))
+        losses, _ = _CLASSIFICATION[name](p.xp, p.target, p.pred, **params)
+        return finish(p, losses)
 
 
 def mean_squared_error(y_true: Any, y_pred: Any) -> Any:
@@ -244,11 +285,15 @@ class Loss:
         with backend_of(y_pred, y_true, sample_weight, names=_NAMES).scope():
             p = prepare(y_pred, y_true, sample_weight, names=_NAMES,
                         compute_dtype=self._compute_dtype)
-            losses = self.call(p.target, p.pred)
-            return finish(p, reduce_weighted_values(p.xp, losses, p.weight, self.reduction))
+            losses, mask = self.call_with_mask(p.target, p.pred)
+            return finish(p, reduce_weighted_values(p.xp, losses, p.weight, self.reduction, mask))
 
     def call(self, y_true: Any, y_pred: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def call_with_mask(self, y_true: Any, y_pred: Any) -> tuple[Any, Any]:
+        """``call`` and the Keras mask it attaches to its result (``None``: no mask)."""
+        return self.call(y_true, y_pred), None
 
     def get_config(self) -> dict:
         return {"name": self.name, "reduction": self.reduction}
@@ -265,8 +310,15 @@ class _FunctionLoss(Loss):
     _function: str = ""
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
+        return self.call_with_mask(y_true, y_pred)[0]
+
+    def call_with_mask(self, y_true: Any, y_pred: Any) -> tuple[Any, Any]:
         xp = backend_of(y_pred).xp
-        return _PER_SAMPLE[self._function](xp, y_true, y_pred, **self._params())
+        if self._function in _PER_SAMPLE:
+            return _PER_SAMPLE[self._function](xp, y_true, y_pred, **self._params()), None
+        # LossFunctionWrapper squeezes/expands a trailing 1 before calling the function
+        y_true, y_pred = squeeze_or_expand_to_same_rank(xp, y_true, y_pred)
+        return _CLASSIFICATION[self._function](xp, y_true, y_pred, **self._params())
 
     def _params(self) -> dict:
         return {}
@@ -316,3 +368,306 @@ class Huber(_FunctionLoss):
 
     def _params(self) -> dict:
         return {"delta": self.delta}
+
+
+
+# ---- classification -----------------------------------------------------------------------
+
+_ONE_MINUS_EPSILON = 1.0 - EPSILON
+
+
+def _clip_probability(xp: Any, p: Any) -> Any:
+    """``clip_by_value(p, 1e-7, 1 - 1e-7)``: zero gradient outside, identity at the bounds."""
+    return xp.where(p < EPSILON, EPSILON, xp.where(p > _ONE_MINUS_EPSILON, _ONE_MINUS_EPSILON, p))
+
+
+def _tf_sigmoid_cross_entropy_with_logits(xp: Any, y: Any, z: Any) -> Any:
+    """``tf.nn.sigmoid_cross_entropy_with_logits``: ``max(z, 0) - z·y + log1p(exp(-|z|))``,
+    in that order (its rounding reproduced); ``max`` and ``|z|`` from one mask so the
+    gradient at 0 is ``½ - y``."""
+    positive = z >= 0
+    relu_z = xp.where(positive, z, 0.0)
+    abs_z = xp.where(positive, z, -z)
+    return relu_z - z * y + xp.log1p(xp.exp(-abs_z))
+
+
+def _bce_elementwise(xp: Any, y: Any, y_pred: Any, from_logits: bool) -> Any:
+    if from_logits:
+        return _tf_sigmoid_cross_entropy_with_logits(xp, y, y_pred)
+    p = _clip_probability(xp, y_pred)
+    return -(y * xp.log(p) + (1.0 - y) * xp.log(1.0 - p))
+
+
+def _check_axis(axis: Any) -> int:
+    if isinstance(axis, bool) or not isinstance(axis, int):
+        raise ValueError(f"`axis` must be of type `int`. Received: axis={axis} of type {type(axis)}")
+    return axis
+
+
+def _same_shape(y_true: Any, y_pred: Any) -> None:
+    check_same_shape(y_pred, y_true, _NAMES[:2])
+
+
+def _binary_crossentropy(xp, y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    _same_shape(y_true, y_pred)
+    if label_smoothing:
+        y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    return xp.mean(_bce_elementwise(xp, y_true, y_pred, from_logits), axis=axis), None
+
+
+def _binary_focal_crossentropy(xp, y_true, y_pred, apply_class_balancing=False, alpha=0.25,
+                               gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1):
+    _same_shape(y_true, y_pred)
+    if label_smoothing:
+        y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    if from_logits:
+        # the TensorFlow backend recovers the logits behind its own sigmoid: exact BCE
+        prob = cls_core.sigmoid(y_pred, xp)
+        bce = _tf_sigmoid_cross_entropy_with_logits(xp, y_true, y_pred)
+    else:
+        prob = y_pred
+        bce = _bce_elementwise(xp, y_true, y_pred, False)
+    p_t = y_true * prob + (1.0 - y_true) * (1.0 - prob)
+    focal_bce = (1.0 - p_t) ** gamma * bce
+    if apply_class_balancing:
+        focal_bce = (y_true * alpha + (1.0 - y_true) * (1.0 - alpha)) * focal_bce
+    return xp.mean(focal_bce, axis=axis), None
+
+
+def _smooth_categorical(xp, y_true, label_smoothing):
+    if label_smoothing:
+        # Keras takes the class count from the last axis, whatever `axis` says
+        y_true = y_true * (1.0 - label_smoothing) + label_smoothing / y_true.shape[-1]
+    return y_true
+
+
+def _categorical_crossentropy(xp, y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    _check_axis(axis)
+    if len(y_true.shape) < 1:
+        raise ValueError("polyloss: y_true and y_pred must be at least rank 1")
+    _same_shape(y_true, y_pred)
+    y_true = _smooth_categorical(xp, y_true, label_smoothing)
+    if from_logits:
+        logp = cls_core.log_softmax(y_pred, axis, xp)
+    else:
+        p = y_pred / xp.sum(y_pred, axis=axis, keepdims=True)
+        logp = xp.log(_clip_probability(xp, p))
+    return -xp.sum(y_true * logp, axis=axis), None
+
+
+def _categorical_focal_crossentropy(xp, y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False,
+                                    label_smoothing=0.0, axis=-1):
+    _check_axis(axis)
+    _same_shape(y_true, y_pred)
+    y_true = _smooth_categorical(xp, y_true, label_smoothing)
+    if from_logits:
+        y_pred = cls_core.softmax(y_pred, axis, xp)
+    output = _clip_probability(xp, y_pred / xp.sum(y_pred, axis=axis, keepdims=True))
+    cce = -y_true * xp.log(output)
+    focal = ((1.0 - output) ** gamma * alpha) * cce
+    return xp.sum(focal, axis=axis), None
+
+
+def _sparse_categorical_crossentropy(xp, y_true, y_pred, from_logits=False, ignore_class=None,
+                                     axis=-1):
+    ndim = len(y_pred.shape)
+    if ndim < 1:
+        raise ValueError(f"Argument `output` must be at least rank 1. Received: output.shape={y_pred.shape}")
+    if len(y_true.shape) == ndim and y_true.shape[axis] == 1:
+        y_true = xp.squeeze(y_true, axis=axis)
+    if axis != -1 and axis != ndim - 1:
+        raise ValueError(f"Only axis=-1 is currently supported. Received: axis={axis}")
+    expected = tuple(y_pred.shape[:-1])
+    if len(y_true.shape) != len(expected) or not all(
+            a == b or a is None or b is None for a, b in zip(y_true.shape, expected, strict=True)):
+        raise ValueError(f"polyloss: y_true holds class indices and must have shape {expected} "
+                         f"(y_pred's shape without the class axis), got {tuple(y_true.shape)}")
+    backend = backend_of(y_pred)
+    num_classes = y_pred.shape[-1]
+    check_class_labels(backend, y_true, num_classes, ignore_class, "y_true")
+    valid = None
+    if ignore_class is not None:
+        valid = y_true != float(ignore_class)
+        y_true = xp.where(valid, y_true, 0.0)
+        y_pred = xp.where(xp.expand_dims(valid, axis=-1), y_pred, 0.0)
+    labels = as_index(backend, y_true)
+    safe, _, in_range = cls_core.safe_labels(labels, num_classes, None, xp)
+    logits = y_pred if from_logits else xp.log(_clip_probability(xp, y_pred))
+    res = -cls_core.take_class(cls_core.log_softmax(logits, -1, xp), safe, -1, xp)
+    res = xp.where(in_range, res, math.nan)
+    if valid is not None:
+        res = xp.where(valid, res, 0.0)
+    return res, valid
+
+
+def _kl_divergence(xp, y_true, y_pred):
+    _same_shape(y_true, y_pred)
+    y_true = xp.where(y_true < EPSILON, EPSILON, xp.where(y_true > 1.0, 1.0, y_true))
+    y_pred = xp.where(y_pred < EPSILON, EPSILON, xp.where(y_pred > 1.0, 1.0, y_pred))
+    return xp.sum(y_true * xp.log(y_true / y_pred), axis=-1), None
+
+
+def _poisson(xp, y_true, y_pred):
+    _same_shape(y_true, y_pred)
+    return xp.mean(y_pred - y_true * xp.log(y_pred + EPSILON), axis=-1), None
+
+
+_CLASSIFICATION = {
+    "binary_crossentropy": _binary_crossentropy,
+    "binary_focal_crossentropy": _binary_focal_crossentropy,
+    "categorical_crossentropy": _categorical_crossentropy,
+    "categorical_focal_crossentropy": _categorical_focal_crossentropy,
+    "sparse_categorical_crossentropy": _sparse_categorical_crossentropy,
+    "kl_divergence": _kl_divergence,
+    "poisson": _poisson,
+}
+
+
+def binary_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False,
+                        label_smoothing: float = 0.0, axis: int = -1) -> Any:
+    """``keras.losses.binary_crossentropy``: mean over ``axis`` of the elementwise BCE; logits
+    via ``max(z,0) - z·y + log1p(exp(-|z|))``, probabilities clipped to [1e-7, 1-1e-7];
+    ``label_smoothing=ε`` uses ``y(1-ε) + ε/2``."""
+    return _call_function("binary_crossentropy", y_true, y_pred, from_logits=from_logits,
+                          label_smoothing=label_smoothing, axis=axis)
+
+
+def binary_focal_crossentropy(y_true: Any, y_pred: Any, apply_class_balancing: bool = False,
+                              alpha: float = 0.25, gamma: float = 2.0, from_logits: bool = False,
+                              label_smoothing: float = 0.0, axis: int = -1) -> Any:
+    """``keras.losses.binary_focal_crossentropy``: mean over ``axis`` of ``(1-p_t)^γ·BCE``, times
+    ``α·y + (1-α)(1-y)`` only if ``apply_class_balancing``."""
+    return _call_function("binary_focal_crossentropy", y_true, y_pred,
+                          apply_class_balancing=apply_class_balancing, alpha=alpha, gamma=gamma,
+                          from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+
+
+def categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False,
+                             label_smoothing: float = 0.0, axis: int = -1) -> Any:
+    """``keras.losses.categorical_crossentropy``: ``-Σ y·log p`` over ``axis``; probabilities are
+    renormalised ``p/Σp`` and clipped; ``label_smoothing=ε`` uses ``y(1-ε) + ε/C``."""
+    return _call_function("categorical_crossentropy", y_true, y_pred, from_logits=from_logits,
+                          label_smoothing=label_smoothing, axis=axis)
+
+
+def categorical_focal_crossentropy(y_true: Any, y_pred: Any, alpha: float = 0.25,
+                                   gamma: float = 2.0, from_logits: bool = False,
+                                   label_smoothing: float = 0.0, axis: int = -1) -> Any:
+    """``keras.losses.categorical_focal_crossentropy``: ``Σ α·(1-p)^γ·(-y·log p)`` over ``axis``,
+    on renormalised, clipped probabilities (softmax first with ``from_logits``); ``α`` scales
+    every class."""
+    return _call_function("categorical_focal_crossentropy", y_true, y_pred, alpha=alpha,
+                          gamma=gamma, from_logits=from_logits, label_smoothing=label_smoothing,
+                          axis=axis)
+
+
+def sparse_categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False,
+                                    ignore_class: int | None = None, axis: int = -1) -> Any:
+    """``keras.losses.sparse_categorical_crossentropy``: ``-log softmax(logits)[y]`` with
+    ``logits = log(clip(p))`` for probabilities; positions labelled ``ignore_class`` give 0."""
+    return _call_function("sparse_categorical_crossentropy", y_true, y_pred,
+                          from_logits=from_logits, ignore_class=ignore_class, axis=axis)
+
+
+def kl_divergence(y_true: Any, y_pred: Any) -> Any:
+    """``keras.losses.kl_divergence``: ``Σ y·log(y/ŷ)`` over the last axis, both clipped to
+    [1e-7, 1]."""
+    return _call_function("kl_divergence", y_true, y_pred)
+
+
+def poisson(y_true: Any, y_pred: Any) -> Any:
+    """``keras.losses.poisson``: ``mean(ŷ - y·log(ŷ + 1e-7))`` over the last axis (ŷ is a rate)."""
+    return _call_function("poisson", y_true, y_pred)
+
+
+def _classification_loss(class_name: str, function: str, defaults: dict, doc: str) -> type:
+    """A Keras loss class: its own parameters (``defaults``, in Keras's order, stored and
+    passed to the function) then ``reduction``, ``name``, ``dtype``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        params = dict(defaults)
+        names = list(_signature(defaults, function, class_name).parameters)
+        if len(args) > len(names):
+            raise TypeError(f"{class_name}() takes at most {len(names)} positional arguments")
+        given = dict(zip(names, args, strict=False))
+        for key in kwargs:
+            if key in given:
+                raise TypeError(f"{class_name}() got multiple values for argument {key!r}")
+        given.update(kwargs)
+        unknown = set(given) - set(names)
+        if unknown:
+            raise TypeError(f"{class_name}() got an unexpected keyword argument {sorted(unknown)[0]!r}")
+        params.update({k: v for k, v in given.items() if k in defaults})
+        if "axis" in params:
+            params["axis"] = _check_axis(params["axis"])
+        Loss.__init__(self, name=given.get("name", function),
+                      reduction=given.get("reduction", "sum_over_batch_size"),
+                      dtype=given.get("dtype"))
+        self._fn_params = params
+        for k, v in params.items():
+            setattr(self, k, v)
+
+    def _params(self) -> dict:
+        return dict(self._fn_params)
+
+    def get_config(self) -> dict:
+        return {**Loss.get_config(self), **self._fn_params}
+
+    return type(class_name, (_FunctionLoss,), {
+        "__init__": __init__, "_function": function, "_params": _params,
+        "get_config": get_config, "__doc__": doc, "__module__": __name__,
+        "__signature__": _signature(defaults, function, class_name),
+    })
+
+
+def _signature(defaults: dict, function: str, class_name: str) -> Any:
+    import inspect
+
+    params = [inspect.Parameter(k, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=v)
+              for k, v in defaults.items()]
+    tail = {"reduction": "sum_over_batch_size", "name": function, "dtype": None}
+    if class_name == "SparseCategoricalCrossentropy":  # Keras puts axis after reduction here
+        params = params[:-1]
+        tail = {"reduction": "sum_over_batch_size", "axis": -1, "name": function, "dtype": None}
+    params += [inspect.Parameter(k, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=v)
+               for k, v in tail.items()]
+    return inspect.Signature(params)
+
+
+BinaryCrossentropy = _classification_loss(
+    "BinaryCrossentropy", "binary_crossentropy",
+    {"from_logits": False, "label_smoothing": 0.0, "axis": -1},
+    "``keras.losses.BinaryCrossentropy(from_logits=False, label_smoothing=0.0, axis=-1, "
+    "reduction='sum_over_batch_size', name='binary_crossentropy', dtype=None)``.")
+BinaryFocalCrossentropy = _classification_loss(
+    "BinaryFocalCrossentropy", "binary_focal_crossentropy",
+    {"apply_class_balancing": False, "alpha": 0.25, "gamma": 2.0, "from_logits": False,
+     "label_smoothing": 0.0, "axis": -1},
+    "``keras.losses.BinaryFocalCrossentropy(apply_class_balancing=False, alpha=0.25, gamma=2.0, "
+    "from_logits=False, label_smoothing=0.0, axis=-1, reduction='sum_over_batch_size', "
+    "name='binary_focal_crossentropy', dtype=None)``.")
+CategoricalCrossentropy = _classification_loss(
+    "CategoricalCrossentropy", "categorical_crossentropy",
+    {"from_logits": False, "label_smoothing": 0.0, "axis": -1},
+    "``keras.losses.CategoricalCrossentropy(from_logits=False, label_smoothing=0.0, axis=-1, "
+    "reduction='sum_over_batch_size', name='categorical_crossentropy', dtype=None)``.")
+CategoricalFocalCrossentropy = _classification_loss(
+    "CategoricalFocalCrossentropy", "categorical_focal_crossentropy",
+    {"alpha": 0.25, "gamma": 2.0, "from_logits": False, "label_smoothing": 0.0, "axis": -1},
+    "``keras.losses.CategoricalFocalCrossentropy(alpha=0.25, gamma=2.0, from_logits=False, "
+    "label_smoothing=0.0, axis=-1, reduction='sum_over_batch_size', "
+    "name='categorical_focal_crossentropy', dtype=None)``.")
+SparseCategoricalCrossentropy = _classification_loss(
+    "SparseCategoricalCrossentropy", "sparse_categorical_crossentropy",
+    {"from_logits": False, "ignore_class": None, "axis": -1},
+    "``keras.losses.SparseCategoricalCrossentropy(from_logits=False, ignore_class=None, "
+    "reduction='sum_over_batch_size', axis=-1, name='sparse_categorical_crossentropy', "
+    "dtype=None)``. Positions labelled ``ignore_class`` are masked: the mean is over valid "
+    "positions and an all-ignored batch gives 0.")
+KLDivergence = _classification_loss(
+    "KLDivergence", "kl_divergence", {},
+    "``keras.losses.KLDivergence(reduction='sum_over_batch_size', name='kl_divergence', "
+    "dtype=None)``: both arguments are probabilities, clipped to [1e-7, 1].")
+Poisson = _classification_loss(
+    "Poisson", "poisson", {},
+    "``keras.losses.Poisson(reduction='sum_over_batch_size', name='poisson', dtype=None)``.")

@@ -11,19 +11,34 @@ Deliberate differences from optax (documented in docs/conventions.md):
   "broadcastable"; a broadcast is refused here, as everywhere in polyloss).
 - A non-positive ``delta`` raises ``ValueError``.
 - float16/bfloat16 inputs are computed in float32 and returned in their own dtype.
+- ``softmax_cross_entropy_with_integer_labels``: labels outside ``[0, C)`` raise
+  ``ValueError`` naming ``labels`` in eager calls; under jit their loss is NaN (optax gives
+  NaN, and wraps -1 around to the last class).
+- ``kl_divergence``: the gradient w.r.t. ``targets`` where a target is 0 is finite (optax's
+  ``where(targets == 0, 0, log(targets))`` sends NaN back there).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
 
 from polyloss._inputs import check_same_shape, finish, prepare
+from polyloss._labels import check_class_labels
 from polyloss.backends import backend_of
+from polyloss.core import classification as cls_core
 from polyloss.core import regression as core
+from polyloss.core._helpers import softplus
 
-__all__ = ["squared_error", "l2_loss", "huber_loss", "log_cosh"]
+__all__ = [
+    "squared_error", "l2_loss", "huber_loss", "log_cosh",
+    "sigmoid_binary_cross_entropy", "sigmoid_focal_loss", "softmax_cross_entropy",
+    "softmax_cross_entropy_with_integer_labels", "safe_softmax_cross_entropy",
+    "poly_loss_cross_entropy", "kl_divergence", "kl_divergence_with_log_targets",
+    "generalized_kl_divergence", "convex_kl_divergence", "smooth_labels",
+]
 
 _NAMES = ("predictions", "targets", "weights")
 _LOG2 = math.log(2.0)
@@ -72,3 +87,270 @@ def _optax_log_cosh(pred: Any, target: Any, *, xp: Any) -> Any:
 def log_cosh(predictions: Any, targets: Any | None = None) -> Any:
     """``optax.losses.log_cosh``: ``logaddexp(e, -e) - log 2`` with ``e = predictions - targets``."""
     return _elementwise(_optax_log_cosh, predictions, targets)
+
+
+
+# ---- classification -----------------------------------------------------------------------
+
+def _in_scope(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run ``fn`` inside its first argument's backend scope (MXNet's NumPy shape semantics);
+    the full argument checks happen inside."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with backend_of(args[0]).scope():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def _require_floating(backend: Any, x: Any, name: str) -> None:
+    # optax's utils.check_subdtype(x, jnp.floating)
+    if not backend.is_floating(x.dtype):
+        raise TypeError(f"polyloss: {name} must be a floating-point array, got dtype {x.dtype}")
+
+
+def _pair(logits: Any, labels: Any, names: tuple, where: Any = None, *, same_shape: bool = True,
+          integer_labels: bool = False):
+    backend = backend_of(logits, labels, where, names=names + ("where",))
+    if backend.to_xp is not None:
+        logits = backend.to_xp(logits)
+    _require_floating(backend, logits, names[0])
+    p = prepare(logits, labels, names=names + ("weights",), integer_target=integer_labels)
+    if same_shape:
+        check_same_shape(p.pred, p.target, names[:2])
+    mask = None
+    if where is not None:
+        mask = backend.to_xp(where) if backend.to_xp is not None else where
+        if mask.dtype != p.xp.bool:
+            mask = mask != 0
+    return p, mask
+
+
+def _masked_log_softmax(xp: Any, x: Any, axis: Any, mask: Any) -> Any:
+    """``jax.nn.log_softmax(x, axis, where=mask)``: masked-out entries are ``-inf``."""
+    if mask is None:
+        return cls_core.log_softmax(x, axis, xp)
+    x = xp.where(mask, x, -math.inf)
+    m = xp.max(x, axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0.0)
+    shifted = x - m
+    lse = xp.log(xp.sum(xp.where(mask, xp.exp(shifted), 0.0), axis=axis, keepdims=True))
+    return xp.where(mask, shifted - lse, -math.inf)
+
+
+def _masked_sum(xp: Any, x: Any, axis: Any, mask: Any) -> Any:
+    return xp.sum(x if mask is None else xp.where(mask, x, 0.0), axis=axis)
+
+
+def _expand_where(xp: Any, mask: Any, ndim: int, axis: Any) -> Any:
+    # optax: a `where` of lower rank gets the class axis back
+    if mask is not None and len(mask.shape) != ndim:
+        mask = xp.expand_dims(mask, axis=axis)
+    return mask
+
+
+@_in_scope
+def sigmoid_binary_cross_entropy(logits: Any, labels: Any) -> Any:
+    """``optax.losses.sigmoid_binary_cross_entropy``: ``-y·log σ(z) - (1-y)·log σ(-z)``,
+    elementwise (labels may be soft)."""
+    p, _ = _pair(logits, labels, ("logits", "labels"))
+    xp = p.xp
+    with p.backend.scope():
+        return finish(p, p.target * softplus(-p.pred, xp) + (1.0 - p.target) * softplus(p.pred, xp))
+
+
+@_in_scope
+def sigmoid_focal_loss(logits: Any, labels: Any, *, alpha: float | None = None,
+                       gamma: float = 2.0) -> Any:
+    """``optax.losses.sigmoid_focal_loss``: ``(1-p_t)^γ·BCE``, the focal weight computed in log
+    space as optax does; times ``α·y + (1-α)(1-y)`` when ``alpha`` is given. Elementwise."""
+    p, _ = _pair(logits, labels, ("logits", "labels"))
+    xp, sg = p.xp, p.backend.stop_gradient
+    with p.backend.scope():
+        z, y = p.pred, p.target
+        ce = y * softplus(-z, xp) + (1.0 - y) * softplus(z, xp)
+        log_p, log_q = -softplus(-z, xp), -softplus(z, xp)
+        # logsumexp([log p, log q], b=[1-y, y]) as jax.nn.logsumexp: terms with b = 0 are
+        # -inf (so they send no gradient back) and the max is stopped
+        log_p = xp.where(y != 1.0, log_p, -math.inf)
+        log_q = xp.where(y != 0.0, log_q, -math.inf)
+        m = xp.where(log_p > log_q, log_p, log_q)
+        m = sg(xp.where(xp.isfinite(m), m, 0.0))
+        total = (1.0 - y) * xp.exp(log_p - m) + y * xp.exp(log_q - m)
+        log_one_minus_p_t = xp.log(xp.abs(total)) + m
+        loss = ce * xp.exp(gamma * log_one_minus_p_t)
+        if alpha is not None:
+            loss = (alpha * y + (1.0 - alpha) * (1.0 - y)) * loss
+        return finish(p, loss)
+
+
+@_in_scope
+def softmax_cross_entropy(logits: Any, labels: Any, axis: int | tuple[int, ...] | None = -1,
+                          where: Any = None) -> Any:
+    """``optax.losses.softmax_cross_entropy``: ``-Σ labels·log_softmax(logits)`` over ``axis``
+    (unreduced). A zero label against a ``-inf`` logit gives NaN, as in optax."""
+    p, mask = _pair(logits, labels, ("logits", "labels"), where)
+    xp = p.xp
+    with p.backend.scope():
+        mask = _expand_where(xp, mask, len(p.pred.shape), axis)
+        logp = _masked_log_softmax(xp, p.pred, axis, mask)
+        return finish(p, -_masked_sum(xp, p.target * logp, axis, mask))
+
+
+@_in_scope
+def softmax_cross_entropy_with_integer_labels(
+    logits: Any, labels: Any, axis: int | tuple[int, ...] = -1, where: Any = None,
+) -> Any:
+    """``optax.losses.softmax_cross_entropy_with_integer_labels``: ``logsumexp(z) - z[label]``
+    over ``axis`` (an int or a tuple of axes, flattened); ``where`` masks classes, and a row
+    with no class left gives 0."""
+    backend = backend_of(logits, labels, where, names=("logits", "labels", "where"))
+    with backend.scope():
+        x = backend.to_xp(labels) if backend.to_xp is not None else labels
+        if backend.is_floating(x.dtype):
+            raise TypeError(f"polyloss: labels must be an integer array, got dtype {x.dtype}")
+        p, mask = _pair(logits, labels, ("logits", "labels"), where, same_shape=False,
+                        integer_labels=True)
+        xp = p.xp
+        z = p.pred
+        ndim = len(z.shape)
+        mask = _expand_where(xp, mask, ndim, axis if isinstance(axis, int) else axis[0])
+        if isinstance(axis, tuple):
+            class_axes = tuple(a % ndim for a in axis)
+            batch_axes = tuple(a for a in range(ndim) if a not in class_axes)
+            z = xp.permute_dims(z, batch_axes + class_axes)
+            z = xp.reshape(z, tuple(z.shape[:len(batch_axes)]) + (-1,))
+            if mask is not None:
+                mask = xp.permute_dims(mask, batch_axes + class_axes)
+                mask = xp.reshape(mask, tuple(mask.shape[:len(batch_axes)]) + (-1,))
+            axis = len(batch_axes)
+        elif isinstance(axis, int) and not isinstance(axis, bool):
+            if not -ndim <= axis < ndim:
+                raise ValueError(f"axis {axis} is out of bounds for array of dimension {ndim}")
+            axis %= ndim
+        else:
+            raise ValueError("Keyword argument 'axis' must be of type 'int' or 'tuple[int, ...]' but "
+                             f"actual type is {type(axis)}.")
+        expected = tuple(d for i, d in enumerate(z.shape) if i != axis)
+        if tuple(p.target.shape) != expected:
+            raise ValueError(f"polyloss: labels has shape {tuple(p.target.shape)}; expected {expected} "
+                             "(logits' shape without the class axis)")
+        num_classes = z.shape[axis]
+        check_class_labels(p.backend, p.target, num_classes, None, "labels")
+        safe, _, in_range = cls_core.safe_labels(p.target, num_classes, None, xp)
+        label_logits = cls_core.take_class(z, safe, axis, xp)
+        if mask is None:
+            m = xp.max(z, axis=axis, keepdims=True)
+            m = p.backend.stop_gradient(xp.where(xp.isfinite(m), m, 0.0))
+            lse = xp.log(xp.sum(xp.exp(z - m), axis=axis)) + xp.squeeze(m, axis=axis)
+        else:
+            lse = xp.squeeze(_masked_logsumexp(xp, z, axis, mask, p.backend.stop_gradient), axis=axis)
+        out = lse - label_logits
+        if mask is not None:
+            out = xp.where(xp.any(mask, axis=axis), out, 0.0)
+        return finish(p, xp.where(in_range, out, math.nan))
+
+
+def _masked_logsumexp(xp: Any, z: Any, axis: int, mask: Any, sg: Any) -> Any:
+    m = xp.max(xp.where(mask, z, -math.inf), axis=axis, keepdims=True)
+    m = sg(xp.where(xp.isfinite(m), m, 0.0))
+    return xp.log(xp.sum(xp.where(mask, xp.exp(z - m), 0.0), axis=axis, keepdims=True)) + m
+
+
+@_in_scope
+def safe_softmax_cross_entropy(logits: Any, labels: Any) -> Any:
+    """``optax.losses.safe_softmax_cross_entropy``: ``-Σ labels·log_softmax`` over the last axis,
+    where a zero label contributes 0 even against a ``-inf`` logit."""
+    p, _ = _pair(logits, labels, ("logits", "labels"))
+    xp = p.xp
+    with p.backend.scope():
+        logp = cls_core.log_softmax(p.pred, -1, xp)
+        return finish(p, -xp.sum(xp.where(p.target != 0, p.target * logp, 0.0), axis=-1))
+
+
+@_in_scope
+def poly_loss_cross_entropy(logits: Any, labels: Any, *, epsilon: float = 2.0,
+                            axis: int | tuple[int, ...] | None = -1, where: Any = None) -> Any:
+    """``optax.losses.poly_loss_cross_entropy``: ``CE + ε·Σ labels·(1 - softmax)`` over ``axis``
+    (Leng et al. 2022's Poly-1 for normalised labels)."""
+    p, mask = _pair(logits, labels, ("logits", "labels"), where)
+    _require_floating(p.backend, labels if p.backend.to_xp is None else p.backend.to_xp(labels),
+                      "labels")
+    xp = p.xp
+    with p.backend.scope():
+        mask = _expand_where(xp, mask, len(p.pred.shape), axis)
+        logp = _masked_log_softmax(xp, p.pred, axis, mask)
+        prob = xp.exp(logp)
+        one_minus_pt = _masked_sum(xp, p.target * (1.0 - prob), axis, mask)
+        ce = -_masked_sum(xp, p.target * logp, axis, mask)
+        return finish(p, ce + epsilon * one_minus_pt)
+
+
+def _kl_inputs(log_predictions: Any, targets: Any, names: tuple, where: Any):
+    backend = backend_of(log_predictions, targets, where, names=names + ("where",))
+    with backend.scope():
+        t = backend.to_xp(targets) if backend.to_xp is not None else targets
+        _require_floating(backend, t, names[1])
+        return _pair(log_predictions, targets, names, where)
+
+
+@_in_scope
+def kl_divergence(log_predictions: Any, targets: Any, axis: int | tuple[int, ...] | None = -1,
+                  where: Any = None) -> Any:
+    """``optax.losses.kl_divergence``: ``Σ t·(log t - log_predictions)`` over ``axis`` with
+    ``0·log 0 = 0`` (unreduced)."""
+    p, mask = _kl_inputs(log_predictions, targets, ("log_predictions", "targets"), where)
+    xp = p.xp
+    with p.backend.scope():
+        t = p.target
+        zero = t == 0
+        log_t = xp.where(zero, 0.0, xp.log(xp.where(zero, 1.0, t)))
+        return finish(p, _masked_sum(xp, t * (log_t - p.pred), axis, mask))
+
+
+@_in_scope
+def kl_divergence_with_log_targets(log_predictions: Any, log_targets: Any,
+                                   axis: int | tuple[int, ...] | None = -1,
+                                   where: Any = None) -> Any:
+    """``optax.losses.kl_divergence_with_log_targets``: ``Σ exp(lt)·(lt - lp)`` over ``axis``."""
+    p, mask = _kl_inputs(log_predictions, log_targets, ("log_predictions", "log_targets"), where)
+    xp = p.xp
+    with p.backend.scope():
+        return finish(p, _masked_sum(xp, xp.exp(p.target) * (p.target - p.pred), axis, mask))
+
+
+@_in_scope
+def generalized_kl_divergence(log_predictions: Any, targets: Any,
+                              axis: int | tuple[int, ...] | None = -1, where: Any = None) -> Any:
+    """``optax.losses.generalized_kl_divergence``: ``kl_divergence + Σ (exp(lp) - t)``, for
+    unnormalised measures."""
+    p, mask = _kl_inputs(log_predictions, targets, ("log_predictions", "targets"), where)
+    xp = p.xp
+    with p.backend.scope():
+        t = p.target
+        zero = t == 0
+        log_t = xp.where(zero, 0.0, xp.log(xp.where(zero, 1.0, t)))
+        kl = _masked_sum(xp, t * (log_t - p.pred), axis, mask)
+        return finish(p, kl + _masked_sum(xp, xp.exp(p.pred) - t, axis, mask))
+
+
+convex_kl_divergence = generalized_kl_divergence
+
+
+@_in_scope
+def smooth_labels(labels: Any, alpha: float, *, axis: int | tuple[int, ...] | None = -1,
+                  where: Any = None) -> Any:
+    """``optax.smooth_labels``: ``(1 - α)·labels + α/K`` with ``K`` the number of classes along
+    ``axis`` (or of unmasked classes with ``where``)."""
+    backend = backend_of(labels, where, names=("labels", "where"))
+    with backend.scope():
+        p, mask = _pair(labels, labels, ("labels", "labels"), where)
+        xp = p.xp
+        if mask is None:
+            axes = (axis,) if isinstance(axis, int) else tuple(axis) if axis is not None else tuple(
+                range(len(p.pred.shape)))
+            count = math.prod(p.pred.shape[a] for a in axes)
+        else:
+            count = xp.sum(xp.where(mask, 1.0, 0.0) * xp.ones_like(p.pred), axis=axis, keepdims=True)
+        return finish(p, (1.0 - alpha) * p.pred + alpha / count)

@@ -11,6 +11,18 @@ Deliberate differences from torch (documented in docs/conventions.md):
 - Invalid ``delta``/``beta`` raise ``ValueError`` when the loss is built or called
   (torch raises ``RuntimeError`` from the kernel).
 - float16/bfloat16 inputs are computed in float32 and returned in their own dtype.
+- Class indices outside ``[0, C)`` (other than ``ignore_index``) raise ``ValueError`` naming
+  ``target`` in eager calls (torch raises ``IndexError``/a device assert); under
+  ``torch.compile`` they make their position NaN. Any integer dtype is accepted for class
+  indices (torch wants int64), and floating class indices of the right shape are accepted
+  if they are whole numbers.
+- ``input``/``target``/``var`` that would broadcast raise ``ValueError`` (torch broadcasts
+  ``kl_div``, ``poisson_nll_loss`` and ``gaussian_nll_loss`` inputs silently).
+- ``cross_entropy`` with probability targets: a zero target mass contributes exactly 0, also
+  against a ``-inf`` logit (torch gives NaN there).
+- ``binary_cross_entropy``: the gradient w.r.t. ``target`` where ``input`` is exactly 0 or 1
+  is ±100 (the clamped logs) instead of torch's ±inf; the gradient w.r.t. ``input`` is
+  torch's, ``(p - y) / max(p(1 - p), 1e-12)``.
 """
 
 from __future__ import annotations
@@ -18,14 +30,23 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from polyloss._inputs import check_same_shape, finish, prepare
+import numpy as np
+
+from polyloss._inputs import check_same_shape, finish, prepare, prepare_extra
 from polyloss.backends import backend_of
+from polyloss.canonical import classification as canonical
+from polyloss.core import classification as cls_core
 from polyloss.core import regression as core
-from polyloss.reduction import REDUCTIONS, mean_or_nan
+from polyloss.core._helpers import softplus
+from polyloss.reduction import REDUCTIONS, align_weight, mean_or_nan
 
 __all__ = [
     "L1Loss", "MSELoss", "HuberLoss", "SmoothL1Loss",
     "l1_loss", "mse_loss", "huber_loss", "smooth_l1_loss",
+    "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "NLLLoss", "KLDivLoss", "PoissonNLLLoss",
+    "GaussianNLLLoss",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss",
+    "kl_div", "poisson_nll_loss", "gaussian_nll_loss", "sigmoid_focal_loss",
 ]
 
 _NAMES = ("input", "target", "weight")
@@ -202,3 +223,363 @@ class SmoothL1Loss(_Loss):
     def forward(self, input: Any, target: Any) -> Any:
         return smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
 
+
+
+# ---- classification ---------------------------------------------------------------------
+
+_LOG_FLOOR = -100.0  # torch clamps each BCE log term at -100 (also in float64)
+_BCE_GRAD_EPS = float(np.float32(1e-12))  # BCE backward divides by max(p(1-p), 1e-12f)
+
+
+def _reduce(xp: Any, loss: Any, reduction: str) -> Any:
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return xp.sum(loss)
+    return mean_or_nan(xp, loss)
+
+
+def _elementwise_weight(xp: Any, weight: Any, shape: tuple) -> Any:
+    # torch expands ``weight`` to the input's shape (never the other way round)
+    return align_weight(xp, weight, shape, "weight", prefix=False)
+
+
+def binary_cross_entropy(
+    input: Any, target: Any, weight: Any = None, size_average: bool | None = None,
+    reduce: bool | None = None, reduction: str = "mean",
+) -> Any:
+    """``torch.nn.functional.binary_cross_entropy``:
+    ``-w·(y·max(log p, -100) + (1-y)·max(log(1-p), -100))``; the mean is ``Σ w·l / N``.
+
+    The gradient w.r.t. ``input`` is torch's hand-written ``(p - y) / max(p(1-p), 1e-12)``
+    (so a perfect prediction at p ∈ {0, 1} has gradient 0 and a maximally wrong one ±1e12).
+    """
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce)
+    _check_reduction(reduction)
+    with backend_of(input, target, weight, names=_NAMES).scope():
+        p = prepare(input, target, weight, names=_NAMES)
+        check_same_shape(p.pred, p.target, _NAMES[:2])
+        xp, sg = p.xp, p.backend.stop_gradient
+        prob, y = p.pred, p.target
+        fixed = sg(prob)
+        value = -(y * cls_core.clamped_log(fixed, _LOG_FLOOR, xp)
+                  + (1.0 - y) * _clamped_log1m(fixed, xp))
+        slope = (fixed - y) / _max_scalar(xp, fixed * (1.0 - fixed), _BCE_GRAD_EPS)
+        loss = value + (prob - fixed) * sg(slope)  # value unchanged; d/dp = torch's slope
+        if p.weight is not None:
+            loss = loss * _elementwise_weight(xp, p.weight, tuple(p.pred.shape))
+        return finish(p, _reduce(xp, loss, reduction))
+
+
+def _clamped_log1m(p: Any, xp: Any) -> Any:
+    """``max(log1p(-p), -100)`` (torch uses ``log1p``), with a safe value where ``p >= 1``."""
+    below_one = p < 1.0
+    value = xp.log1p(-xp.where(below_one, p, 0.0))
+    return xp.where(xp.logical_and(below_one, value >= _LOG_FLOOR), value, _LOG_FLOOR)
+
+
+def _max_scalar(xp: Any, x: Any, low: float) -> Any:
+    return xp.where(x < low, low, x)
+
+
+def _torch_bce_with_logits(z: Any, y: Any, xp: Any, pos_weight: Any = None) -> Any:
+    """torch's form ``(1-y)·z - L·log σ(z)``, ``L = 1 + (P-1)·y`` (its rounding reproduced)."""
+    minus_log_sigmoid = softplus(-z, xp)
+    if pos_weight is not None:
+        minus_log_sigmoid = (1.0 + (pos_weight - 1.0) * y) * minus_log_sigmoid
+    return (1.0 - y) * z + minus_log_sigmoid
+
+
+def binary_cross_entropy_with_logits(
+    input: Any, target: Any, weight: Any = None, size_average: bool | None = None,
+    reduce: bool | None = None, reduction: str = "mean", pos_weight: Any = None,
+) -> Any:
+    """``torch.nn.functional.binary_cross_entropy_with_logits``:
+    ``w·((1-y)·z + (1 + (P-1)·y)·softplus(-z))``; ``pos_weight`` broadcasts on the last axis."""
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce)
+    _check_reduction(reduction)
+    names = _NAMES + ("pos_weight",)
+    with backend_of(input, target, weight, pos_weight, names=names).scope():
+        p = prepare(input, target, weight, names=_NAMES)
+        check_same_shape(p.pred, p.target, _NAMES[:2])
+        xp = p.xp
+        shape = tuple(p.pred.shape)
+        pw = prepare_extra(p, pos_weight, "pos_weight")
+        if pw is not None:
+            pw = align_weight(xp, pw, shape, "pos_weight", prefix=False)
+        loss = _torch_bce_with_logits(p.pred, p.target, xp, pw)
+        if p.weight is not None:
+            loss = loss * _elementwise_weight(xp, p.weight, shape)
+        return finish(p, _reduce(xp, loss, reduction))
+
+
+def _class_axis(input: Any) -> int:
+    return 0 if len(input.shape) == 1 else 1
+
+
+def _softmax_family(input: Any, target: Any, weight: Any, ignore_index: int, reduction: str,
+                    label_smoothing: float, input_kind: str) -> Any:
+    _check_reduction(reduction)
+    if not isinstance(label_smoothing, (int, float)) or not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    ndim = len(input.shape)
+    if ndim == 0:
+        raise ValueError("polyloss: input must have a class dimension, got a 0-d input")
+    index_target = len(target.shape) == ndim - 1
+    if not index_target:
+        if input_kind == "log_probs":
+            raise ValueError(
+                f"polyloss: nll_loss takes class indices: target must have shape "
+                f"{tuple(d for i, d in enumerate(input.shape) if i != _class_axis(input))}, got "
+                f"{tuple(target.shape)}")
+        if ignore_index != -100:
+            raise ValueError("polyloss: ignore_index is not supported for probability (floating "
+                             "point) targets")
+    return canonical._categorical(
+        input, target, input_kind=input_kind, loss_kind="ce", axis=_class_axis(input),
+        class_weight=weight, ignore_index=ignore_index if index_target else None,
+        label_smoothing=float(label_smoothing), log_clamp=None,
+        reduction=reduction, sample_weight=None,
+        normalizer="sum_of_weights" if index_target else "count", if_all_ignored="nan",
+        names=("input", "target", "sample_weight"), class_weight_name="weight",
+        zero_mass_is_zero=False,
+    )
+
+
+def cross_entropy(
+    input: Any, target: Any, weight: Any = None, size_average: bool | None = None,
+    ignore_index: int = -100, reduce: bool | None = None, reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Any:
+    """``torch.nn.functional.cross_entropy``: log-softmax over dim 1 (dim 0 for a 1-D input).
+
+    Class-index targets ``(N, d1, ...)``: ``(1-ε)·w_y·(-log q_y) + (ε/C)·Σ_c w_c·(-log q_c)``,
+    ignored positions give 0; the mean divides by ``Σ w_y`` over counted positions (NaN if
+    none). Probability targets (``input``'s shape): ``Σ_c w_c·t'_c·(-log q_c)`` with
+    ``t' = t(1-ε) + ε/C``, mean over positions.
+    """
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce)
+    return _softmax_family(input, target, weight, ignore_index, reduction, label_smoothing, "logits")
+
+
+def nll_loss(
+    input: Any, target: Any, weight: Any = None, size_average: bool | None = None,
+    ignore_index: int = -100, reduce: bool | None = None, reduction: str = "mean",
+) -> Any:
+    """``torch.nn.functional.nll_loss``: ``-w_y·input[y]`` along dim 1, mean over ``Σ w_y``."""
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce)
+    return _softmax_family(input, target, weight, ignore_index, reduction, 0.0, "log_probs")
+
+
+_KL_REDUCTIONS = ("none", "batchmean", "sum", "mean")
+
+
+def kl_div(
+    input: Any, target: Any, size_average: bool | None = None, reduce: bool | None = None,
+    reduction: str = "mean", log_target: bool = False,
+) -> Any:
+    """``torch.nn.functional.kl_div``: ``xlogy(t, t) - t·input`` (``exp(t)·(t - input)`` with
+    ``log_target``), elementwise. ``"mean"`` divides by the number of elements (and warns, as
+    torch does); ``"batchmean"`` by ``input.size(0)``, the mathematical KL per sample."""
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce)
+    if reduction not in _KL_REDUCTIONS:
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    if reduction == "mean":
+        warnings.warn(
+            "reduction: 'mean' divides the total loss by both the batch size and the support "
+            "size.'batchmean' divides only by the batch size, and aligns with the KL div math "
+            "definition.'mean' will be changed to behave the same as 'batchmean' in the next "
+            "major release.",
+            UserWarning, stacklevel=2,
+        )
+    with backend_of(input, target, names=_NAMES).scope():
+        p = prepare(input, target, names=_NAMES)
+        check_same_shape(p.pred, p.target, _NAMES[:2])
+        xp = p.xp
+        if log_target:
+            loss = xp.exp(p.target) * (p.target - p.pred)
+        else:
+            loss = cls_core.xlogy(p.target, p.target, xp) - p.target * p.pred
+        if reduction == "batchmean":
+            total = xp.sum(loss)
+            out = total / p.pred.shape[0] if len(p.pred.shape) else total
+        else:
+            out = _reduce(xp, loss, reduction)
+        return finish(p, out)
+
+
+def poisson_nll_loss(
+    input: Any, target: Any, log_input: bool = True, full: bool = False,
+    size_average: bool | None = None, eps: float = 1e-8, reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Any:
+    """``torch.nn.functional.poisson_nll_loss``: ``exp(z) - y·z`` or ``r - y·log(r + eps)``,
+    plus the Stirling term ``y·log y - y + ½·log(2πy)`` where ``y > 1`` if ``full``."""
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce)
+    _check_reduction(reduction)
+    with backend_of(input, target, names=_NAMES).scope():
+        p = prepare(input, target, names=_NAMES)
+        check_same_shape(p.pred, p.target, _NAMES[:2])
+        xp = p.xp
+        loss = cls_core.poisson_nll(p.pred, p.target, log_input=log_input, eps=float(eps), xp=xp)
+        if full:
+            loss = loss + cls_core.stirling_term(p.target, xp)
+        return finish(p, _reduce(xp, loss, reduction))
+
+
+def gaussian_nll_loss(
+    input: Any, target: Any, var: Any, full: bool = False, eps: float = 1e-6,
+    reduction: str = "mean",
+) -> Any:
+    """``torch.nn.functional.gaussian_nll_loss``: ``½·(log v + (input - target)²/v)`` (+ ``½·log 2π``
+    if ``full``), ``v = max(var, eps)`` clamped without gradient tracking, as torch does (the
+    gradient w.r.t. ``var`` passes straight through the clamp). ``var`` may be a number."""
+    if reduction not in REDUCTIONS:
+        raise ValueError(reduction + " is not valid")
+    names = _NAMES[:2] + ("var",)
+    with backend_of(input, target, var, names=names).scope():
+        p = prepare(input, target, names=_NAMES)
+        check_same_shape(p.pred, p.target, _NAMES[:2])
+        xp = p.xp
+        if isinstance(var, (int, float)):
+            if var < 0:
+                raise ValueError("var has negative entry/entries")
+            var = float(var) * xp.ones_like(p.pred)
+        v = canonical.shape_variance(p, var)
+        clamped = xp.where(v < eps, float(eps), v)
+        v = v + p.backend.stop_gradient(clamped - v)
+        loss = cls_core.gaussian_nll(p.pred, p.target, v, full=full, xp=xp)
+        return finish(p, _reduce(xp, loss, reduction))
+
+
+def sigmoid_focal_loss(
+    inputs: Any, targets: Any, alpha: float = 0.25, gamma: float = 2, reduction: str = "none",
+) -> Any:
+    """``torchvision.ops.sigmoid_focal_loss``: ``α_t·(1-p_t)^γ·BCE(logits)``, α-balancing on by
+    default (``alpha < 0`` turns it off), **unreduced** by default."""
+    if reduction not in REDUCTIONS:
+        raise ValueError(
+            f"Invalid Value for arg 'reduction': '{reduction} \n Supported reduction modes: "
+            "'none', 'mean', 'sum'")
+    names = ("inputs", "targets", "weight")
+    with backend_of(inputs, targets, names=names).scope():
+        p = prepare(inputs, targets, names=names)
+        check_same_shape(p.pred, p.target, names[:2])
+        xp = p.xp
+        y = p.target
+        prob = cls_core.sigmoid(p.pred, xp)
+        ce = _torch_bce_with_logits(p.pred, y, xp)
+        p_t = prob * y + (1.0 - prob) * (1.0 - y)
+        loss = ce * ((1.0 - p_t) ** gamma)
+        if alpha >= 0:
+            loss = (alpha * y + (1.0 - alpha) * (1.0 - y)) * loss
+        return finish(p, _reduce(xp, loss, reduction))
+
+
+class _WeightedLoss(_Loss):
+    def __init__(self, weight: Any = None, size_average: bool | None = None,
+                 reduce: bool | None = None, reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.weight = weight
+
+
+class BCELoss(_WeightedLoss):
+    """``torch.nn.BCELoss(weight=None, size_average=None, reduce=None, reduction='mean')``."""
+
+    def forward(self, input: Any, target: Any) -> Any:
+        return binary_cross_entropy(input, target, weight=self.weight, reduction=self.reduction)
+
+
+class BCEWithLogitsLoss(_Loss):
+    """``torch.nn.BCEWithLogitsLoss(weight=None, size_average=None, reduce=None,
+    reduction='mean', pos_weight=None)``."""
+
+    def __init__(self, weight: Any = None, size_average: bool | None = None,
+                 reduce: bool | None = None, reduction: str = "mean", pos_weight: Any = None) -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.weight = weight
+        self.pos_weight = pos_weight
+
+    def forward(self, input: Any, target: Any) -> Any:
+        return binary_cross_entropy_with_logits(
+            input, target, self.weight, pos_weight=self.pos_weight, reduction=self.reduction)
+
+
+class CrossEntropyLoss(_WeightedLoss):
+    """``torch.nn.CrossEntropyLoss(weight=None, size_average=None, ignore_index=-100,
+    reduce=None, reduction='mean', label_smoothing=0.0)``."""
+
+    def __init__(self, weight: Any = None, size_average: bool | None = None,
+                 ignore_index: int = -100, reduce: bool | None = None, reduction: str = "mean",
+                 label_smoothing: float = 0.0) -> None:
+        super().__init__(weight, size_average, reduce, reduction)
+        self.ignore_index = ignore_index
+        self.label_smoothing = label_smoothing
+
+    def forward(self, input: Any, target: Any) -> Any:
+        return cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,
+                             reduction=self.reduction, label_smoothing=self.label_smoothing)
+
+
+class NLLLoss(_WeightedLoss):
+    """``torch.nn.NLLLoss(weight=None, size_average=None, ignore_index=-100, reduce=None,
+    reduction='mean')``."""
+
+    def __init__(self, weight: Any = None, size_average: bool | None = None,
+                 ignore_index: int = -100, reduce: bool | None = None,
+                 reduction: str = "mean") -> None:
+        super().__init__(weight, size_average, reduce, reduction)
+        self.ignore_index = ignore_index
+
+    def forward(self, input: Any, target: Any) -> Any:
+        return nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index,
+                        reduction=self.reduction)
+
+
+class KLDivLoss(_Loss):
+    """``torch.nn.KLDivLoss(size_average=None, reduce=None, reduction='mean', log_target=False)``."""
+
+    def __init__(self, size_average: bool | None = None, reduce: bool | None = None,
+                 reduction: str = "mean", log_target: bool = False) -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.log_target = log_target
+
+    def forward(self, input: Any, target: Any) -> Any:
+        return kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
+
+
+class PoissonNLLLoss(_Loss):
+    """``torch.nn.PoissonNLLLoss(log_input=True, full=False, size_average=None, eps=1e-08,
+    reduce=None, reduction='mean')``."""
+
+    def __init__(self, log_input: bool = True, full: bool = False,
+                 size_average: bool | None = None, eps: float = 1e-8, reduce: bool | None = None,
+                 reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.log_input = log_input
+        self.full = full
+        self.eps = eps
+
+    def forward(self, log_input: Any, target: Any) -> Any:
+        return poisson_nll_loss(log_input, target, log_input=self.log_input, full=self.full,
+                                eps=self.eps, reduction=self.reduction)
+
+
+class GaussianNLLLoss(_Loss):
+    """``torch.nn.GaussianNLLLoss(*, full=False, eps=1e-06, reduction='mean')``, called
+    ``(input, target, var)``."""
+
+    def __init__(self, *, full: bool = False, eps: float = 1e-6, reduction: str = "mean") -> None:
+        super().__init__(None, None, reduction)
+        self.full = full
+        self.eps = eps
+
+    def forward(self, input: Any, target: Any, var: Any) -> Any:
+        return gaussian_nll_loss(input, target, var, full=self.full, eps=self.eps,
+                                 reduction=self.reduction)

@@ -183,6 +183,7 @@ def _categorical(
     ignore_index: int | None, label_smoothing: float, log_clamp: float | None, reduction: str,
     sample_weight: Any, normalizer: str, if_all_ignored: str, poly_epsilon: float = 0.0,
     gamma: float = 0.0, alpha: Any = None, names: tuple = _NAMES,
+    class_weight_name: str = "class_weight", zero_mass_is_zero: bool = True,
 ) -> Any:
     """Every softmax-family loss: cross-entropy, NLL, Poly-1 and categorical focal, for
     class-index or probability targets along ``axis``."""
@@ -193,7 +194,7 @@ def _categorical(
         raise TypeError(f"polyloss: axis must be an int, got {axis!r}")
     if ignore_index is not None and (not isinstance(ignore_index, int) or isinstance(ignore_index, bool)):
         raise TypeError(f"polyloss: ignore_index must be an int or None, got {ignore_index!r}")
-    all_names = names + ("class_weight", "alpha")
+    all_names = names + (class_weight_name, "alpha")
     backend = backend_of(pred, target, sample_weight, class_weight, alpha, names=all_names)
     with backend.scope():
         p = prepare(pred, target, sample_weight, names=names, integer_target=True)
@@ -209,7 +210,7 @@ def _categorical(
         if num_classes is None:
             raise ValueError(f"polyloss: the class axis of {names[0]} must have a static size")
 
-        cw = _class_vector(p, class_weight, "class_weight", num_classes, axis, ndim)
+        cw = _class_vector(p, class_weight, class_weight_name, num_classes, axis, ndim)
         alpha_b = _class_vector(p, alpha, "alpha", num_classes, axis, ndim)
 
         if input_kind == "logits":
@@ -249,7 +250,8 @@ def _categorical(
             if eps:
                 q = q * (1.0 - eps) + eps / num_classes
             # a zero target mass contributes exactly 0, also against a -inf log-probability
-            loss = xp.sum(xp.where(q == 0, 0.0, q * term), axis=axis)
+            weighted = xp.where(q == 0, 0.0, q * term) if zero_mass_is_zero else q * term
+            loss = xp.sum(weighted, axis=axis)
             if loss_kind == "poly1":
                 loss = loss + poly_epsilon * (1.0 - xp.sum(q * prob, axis=axis))
             counted = None

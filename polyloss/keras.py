@@ -398,6 +398,14 @@ def _bce_elementwise(xp: Any, y: Any, y_pred: Any, from_logits: bool) -> Any:
     return -(y * xp.log(p) + (1.0 - y) * xp.log(1.0 - p))
 
 
+def _mean_axis(xp: Any, x: Any, axis: int) -> Any:
+    """``ops.mean(x, axis)``; an empty axis gives NaN without NumPy's warning."""
+    if x.shape[axis] == 0:
+        shape = tuple(d for i, d in enumerate(x.shape) if i != axis % len(x.shape))
+        return xp.full(shape, math.nan, dtype=x.dtype, device=backend_of(x).device(x))
+    return xp.mean(x, axis=axis)
+
+
 def _check_axis(axis: Any) -> int:
     if isinstance(axis, bool) or not isinstance(axis, int):
         raise ValueError(f"`axis` must be of type `int`. Received: axis={axis} of type {type(axis)}")
@@ -412,7 +420,7 @@ def _binary_crossentropy(xp, y_true, y_pred, from_logits=False, label_smoothing=
     _same_shape(y_true, y_pred)
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
-    return xp.mean(_bce_elementwise(xp, y_true, y_pred, from_logits), axis=axis), None
+    return _mean_axis(xp, _bce_elementwise(xp, y_true, y_pred, from_logits), axis), None
 
 
 def _binary_focal_crossentropy(xp, y_true, y_pred, apply_class_balancing=False, alpha=0.25,
@@ -431,7 +439,7 @@ def _binary_focal_crossentropy(xp, y_true, y_pred, apply_class_balancing=False, 
     focal_bce = (1.0 - p_t) ** gamma * bce
     if apply_class_balancing:
         focal_bce = (y_true * alpha + (1.0 - y_true) * (1.0 - alpha)) * focal_bce
-    return xp.mean(focal_bce, axis=axis), None
+    return _mean_axis(xp, focal_bce, axis), None
 
 
 def _smooth_categorical(xp, y_true, label_smoothing):
@@ -509,7 +517,7 @@ def _kl_divergence(xp, y_true, y_pred):
 
 def _poisson(xp, y_true, y_pred):
     _same_shape(y_true, y_pred)
-    return xp.mean(y_pred - y_true * xp.log(y_pred + EPSILON), axis=-1), None
+    return _mean_axis(xp, y_pred - y_true * xp.log(y_pred + EPSILON), -1), None
 
 
 _CLASSIFICATION = {

@@ -24,12 +24,19 @@ class Case:
     call: Callable[..., Any]  # call(lib, pred, target, weight) -> array
     weighted: bool = False  # pass a sample weight of the prediction's shape / per sample
     per_sample_weight: bool = False
-    domain: str = "real"  # "real" or "positive" (inputs > 0: MAPE, MSLE)
+    # "real", "positive" (inputs > 0: MAPE, MSLE), or a classification domain (CLASS_DOMAINS)
+    domain: str = "real"
     # Cases whose formula cancels (result much smaller than its terms): absolute tolerance
     # is a few ulps of this magnitude.
     term_scale: float = 0.0
     edges: tuple[str, ...] = ("zero_residual", "at_threshold", "tiny", "batch1")
     skip_native_edges: tuple[str, ...] = field(default_factory=tuple)
+    # what the weight slot holds: "sample" weights, a per-"class" vector (C,), or a positive
+    # "var"iance of the prediction's shape (Gaussian NLL)
+    weight_kind: str = "sample"
+    # A float32 relative tolerance for comparisons with the native where the *native* is
+    # known to be less accurate than the policy (0: the policy applies)
+    native_float32_tol: float = 0.0
 
 
 def _w(weighted: Any) -> dict:
@@ -153,13 +160,219 @@ OPTAX: list[Case] = [
          lambda m, p, t, w: m.log_cosh(p, t), term_scale=1.0),
 ]
 
+# ---- classification ---------------------------------------------------------------------
+# Domains: binary_logits / binary_probs (targets 0/1), class_logits / log_probs_labels
+# (integer labels, class axis last; torch's class axis 1 is the last axis of 2-D inputs),
+# class_probs (logits and probability targets), prob_pairs (two distributions), kl
+# (log-probabilities and probabilities), counts (log rate and counts), rates (rate and
+# counts), gaussian (the weight slot is the variance).
+
+_BIN = ("extreme", "batch1")
+# MXNet's float32 log_softmax kernel is ~2e-6 relative off (reference/native-parity.md,
+# summary #12: 5.8 digits on all-equal logits; float64 is exact), so the Gluon softmax family
+# is compared in float32 at 1e-5 relative; float64 keeps 1e-12.
+_MXNET_SOFTMAX_F32 = 1e-5
+_CLS = ("extreme", "all_equal", "batch1")
+
+CANONICAL += [
+    Case("bce", "polyloss.binary_cross_entropy(pred, target)", "polyloss",
+         lambda m, p, t, w: m.binary_cross_entropy(p, t), domain="binary_probs", edges=_BIN),
+    Case("bce", "polyloss.binary_cross_entropy(pred, target, from_logits=True, pos_weight=w)",
+         "polyloss", lambda m, p, t, w: m.binary_cross_entropy(p, t, from_logits=True, pos_weight=w),
+         domain="binary_logits", weighted=True, weight_kind="class", edges=_BIN),
+    Case("bce", "polyloss.binary_cross_entropy(pred, target, from_logits=True, label_smoothing=0.1, "
+         "reduction='none')", "polyloss",
+         lambda m, p, t, w: m.binary_cross_entropy(p, t, from_logits=True, label_smoothing=0.1,
+                                                   reduction="none"), domain="binary_logits", edges=_BIN),
+    Case("ce", "polyloss.cross_entropy(pred, target)", "polyloss",
+         lambda m, p, t, w: m.cross_entropy(p, t), domain="class_logits", edges=_CLS),
+    Case("ce", "polyloss.cross_entropy(pred, target, class_weight=w, ignore_index=-100, "
+         "label_smoothing=0.1, normalizer='sum_of_weights')", "polyloss",
+         lambda m, p, t, w: m.cross_entropy(p, t, class_weight=w, ignore_index=-100,
+                                            label_smoothing=0.1, normalizer="sum_of_weights"),
+         domain="class_logits", weighted=True, weight_kind="class", edges=_CLS + ("ignored",)),
+    Case("ce", "polyloss.cross_entropy(pred, target_probs, reduction='none')", "polyloss",
+         lambda m, p, t, w: m.cross_entropy(p, t, reduction="none"), domain="class_probs",
+         edges=_CLS),
+    Case("nll", "polyloss.nll(log_probs, target, ignore_index=-100)", "polyloss",
+         lambda m, p, t, w: m.nll(p, t, ignore_index=-100), domain="log_probs_labels",
+         edges=("batch1", "ignored")),
+    Case("focal", "polyloss.focal(pred, target, alpha=0.25)", "polyloss",
+         lambda m, p, t, w: m.focal(p, t, alpha=0.25), domain="binary_logits", edges=_BIN),
+    Case("focal", "polyloss.focal(pred, target, kind='categorical', alpha=0.25)", "polyloss",
+         lambda m, p, t, w: m.focal(p, t, kind="categorical", alpha=0.25), domain="class_logits",
+         edges=_CLS),
+    Case("poly1", "polyloss.poly1_cross_entropy(pred, target, epsilon=2.0)", "polyloss",
+         lambda m, p, t, w: m.poly1_cross_entropy(p, t, epsilon=2.0), domain="class_logits",
+         edges=_CLS),
+    Case("kl", "polyloss.kl_div(log_q, p)", "polyloss", lambda m, p, t, w: m.kl_div(p, t),
+         domain="kl", edges=("zero_target", "batch1")),
+    Case("poisson", "polyloss.poisson_nll(log_rate, counts, full=True)", "polyloss",
+         lambda m, p, t, w: m.poisson_nll(p, t, full=True), domain="counts",
+         edges=("zero_counts", "batch1")),
+    Case("gaussian_nll", "polyloss.gaussian_nll(pred, target, var)", "polyloss",
+         lambda m, p, t, w: m.gaussian_nll(p, t, w), domain="gaussian", weighted=True,
+         weight_kind="var", edges=("batch1",)),
+]
+
+TORCH += [
+    Case("bce", "BCELoss()", "torch", lambda m, p, t, w: m.BCELoss()(p, t), domain="binary_probs",
+         edges=_BIN),
+    Case("bce", "BCEWithLogitsLoss(pos_weight=w)", "torch",
+         lambda m, p, t, w: m.BCEWithLogitsLoss(pos_weight=w)(p, t), domain="binary_logits",
+         weighted=True, weight_kind="class", edges=_BIN),
+    Case("ce", "CrossEntropyLoss()", "torch", lambda m, p, t, w: m.CrossEntropyLoss()(p, t),
+         domain="class_logits", edges=_CLS + ("ignored",)),
+    Case("ce", "CrossEntropyLoss(weight=w, label_smoothing=0.1)", "torch",
+         lambda m, p, t, w: m.CrossEntropyLoss(weight=w, label_smoothing=0.1)(p, t),
+         domain="class_logits", weighted=True, weight_kind="class", edges=_CLS + ("ignored",)),
+    Case("ce", "CrossEntropyLoss(reduction='none')(input, target_probs)", "torch",
+         lambda m, p, t, w: m.CrossEntropyLoss(reduction="none")(p, t), domain="class_probs",
+         edges=_CLS),
+    Case("nll", "NLLLoss(reduction='sum')", "torch", lambda m, p, t, w: m.NLLLoss(reduction="sum")(p, t),
+         domain="log_probs_labels", edges=("batch1", "ignored")),
+    Case("kl", "KLDivLoss(reduction='batchmean')", "torch",
+         lambda m, p, t, w: m.KLDivLoss(reduction="batchmean")(p, t), domain="kl",
+         edges=("batch1",)),
+    Case("poisson", "PoissonNLLLoss(full=True)", "torch",
+         lambda m, p, t, w: m.PoissonNLLLoss(full=True)(p, t), domain="counts",
+         edges=("zero_counts", "batch1")),
+    Case("gaussian_nll", "GaussianNLLLoss()", "torch",
+         lambda m, p, t, w: m.GaussianNLLLoss()(p, t, w), domain="gaussian", weighted=True,
+         weight_kind="var", edges=("batch1",)),
+]
+
+KERAS += [
+    Case("bce", "BinaryCrossentropy()", "keras", lambda m, p, t, w: m.BinaryCrossentropy()(t, p),
+         domain="binary_probs", edges=_BIN),
+    Case("bce", "BinaryCrossentropy(from_logits=True, label_smoothing=0.1)", "keras",
+         lambda m, p, t, w: m.BinaryCrossentropy(from_logits=True, label_smoothing=0.1)(t, p),
+         domain="binary_logits", edges=_BIN),
+    Case("focal", "BinaryFocalCrossentropy(apply_class_balancing=True, from_logits=True)", "keras",
+         lambda m, p, t, w: m.BinaryFocalCrossentropy(apply_class_balancing=True, from_logits=True)(t, p),
+         domain="binary_logits", edges=_BIN),
+    Case("ce", "CategoricalCrossentropy(from_logits=True)", "keras",
+         lambda m, p, t, w: m.CategoricalCrossentropy(from_logits=True)(t, p), domain="class_probs",
+         edges=_CLS),
+    Case("ce", "SparseCategoricalCrossentropy(from_logits=True, ignore_class=-100)", "keras",
+         lambda m, p, t, w: m.SparseCategoricalCrossentropy(from_logits=True, ignore_class=-100)(t, p),
+         domain="class_logits", edges=_CLS + ("ignored",)),
+    Case("focal", "CategoricalFocalCrossentropy(dtype='float64')", "keras",
+         lambda m, p, t, w: m.CategoricalFocalCrossentropy(dtype="float64")(t, p),
+         domain="prob_pairs", edges=("batch1",)),
+    Case("kl", "KLDivergence()", "keras", lambda m, p, t, w: m.KLDivergence()(t, p),
+         domain="prob_pairs", edges=("batch1",)),
+    Case("poisson", "Poisson()", "keras", lambda m, p, t, w: m.Poisson()(t, p), domain="rates",
+         edges=("zero_counts", "batch1")),
+]
+
+GLUON += [
+    Case("bce", "SigmoidBCELoss()", "gluon", lambda m, p, t, w: m.SigmoidBCELoss()(p, t),
+         domain="binary_logits", edges=_BIN),
+    Case("bce", "SigmoidBCELoss(from_sigmoid=True)", "gluon",
+         lambda m, p, t, w: m.SigmoidBCELoss(from_sigmoid=True)(p, t), domain="binary_probs",
+         edges=("batch1",)),
+    Case("ce", "SoftmaxCELoss()", "gluon", lambda m, p, t, w: m.SoftmaxCELoss()(p, t),
+         domain="class_logits", edges=("batch1", "all_equal"), native_float32_tol=_MXNET_SOFTMAX_F32),
+    Case("kl", "KLDivLoss()", "gluon", lambda m, p, t, w: m.KLDivLoss()(p, t), domain="kl",
+         edges=("batch1",)),
+    Case("poisson", "PoissonNLLLoss()", "gluon", lambda m, p, t, w: m.PoissonNLLLoss()(p, t),
+         domain="counts", edges=("zero_counts", "batch1")),
+]
+
+OPTAX += [
+    Case("bce", "sigmoid_binary_cross_entropy(logits, labels)", "optax",
+         lambda m, p, t, w: m.sigmoid_binary_cross_entropy(p, t), domain="binary_logits", edges=_BIN),
+    Case("focal", "sigmoid_focal_loss(logits, labels, alpha=0.25)", "optax",
+         lambda m, p, t, w: m.sigmoid_focal_loss(p, t, alpha=0.25), domain="binary_logits",
+         edges=_BIN),
+    Case("ce", "softmax_cross_entropy(logits, labels)", "optax",
+         lambda m, p, t, w: m.softmax_cross_entropy(p, t), domain="class_probs", edges=_CLS),
+    Case("ce", "softmax_cross_entropy_with_integer_labels(logits, labels)", "optax",
+         lambda m, p, t, w: m.softmax_cross_entropy_with_integer_labels(p, t), domain="class_logits",
+         edges=_CLS),
+    Case("poly1", "poly_loss_cross_entropy(logits, labels)", "optax",
+         lambda m, p, t, w: m.poly_loss_cross_entropy(p, t), domain="class_probs", edges=_CLS),
+    Case("kl", "kl_divergence(log_predictions, targets)", "optax",
+         lambda m, p, t, w: m.kl_divergence(p, t), domain="kl", edges=("zero_target", "batch1")),
+]
+
 ALL_CASES: list[Case] = CANONICAL + TORCH + KERAS + GLUON + OPTAX
 CONVENTIONS = ("polyloss", "torch", "keras", "gluon", "optax")
 
 
+CLASS_DOMAINS = ("binary_logits", "binary_probs", "class_logits", "log_probs_labels", "class_probs",
+                 "prob_pairs", "kl", "counts", "rates", "gaussian")
+
+
+def _log_softmax(x: np.ndarray) -> np.ndarray:
+    z = x - x.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+def _classification_inputs(case: Case, edge: str | None, dtype: str,
+                           rng: np.random.Generator) -> list:
+    n, c = (1, 5) if edge == "batch1" else (6, 5)
+    domain = case.domain
+    labels = rng.integers(0, c, size=n)
+    logits = 2.0 * rng.normal(size=(n, c))
+    if edge == "extreme":
+        logits = np.resize(np.array([100.0, -100.0, 1e4, -1e4, 0.5]), (n, c)) * np.where(
+            rng.random((n, c)) < 0.5, 1.0, -1.0)
+    elif edge == "all_equal":
+        logits = np.full((n, c), 3.7)
+    if domain in ("binary_logits", "binary_probs"):
+        target = (rng.random((n, c)) < 0.5).astype(np.float64)
+        pred = logits
+        if domain == "binary_probs":
+            pred = rng.uniform(0.02, 0.98, size=(n, c))
+            if edge == "extreme":  # probabilities exactly 0 and 1, right and wrong
+                pred = np.resize(np.array([0.0, 1.0, 1.0, 0.0, 0.3]), (n, c))
+                target = np.resize(np.array([0.0, 1.0, 0.0, 1.0, 1.0]), (n, c))
+    elif domain in ("class_logits", "log_probs_labels"):
+        pred = logits if domain == "class_logits" else _log_softmax(logits)
+        target = labels.astype(np.int64)
+        if edge == "ignored":
+            target[::3] = -100
+    elif domain == "class_probs":
+        pred, target = logits, np.exp(_log_softmax(rng.normal(size=(n, c))))
+    elif domain == "prob_pairs":
+        pred = np.exp(_log_softmax(rng.normal(size=(n, c))))
+        target = np.exp(_log_softmax(rng.normal(size=(n, c))))
+    elif domain == "kl":
+        pred = _log_softmax(rng.normal(size=(n, c)))
+        target = np.exp(_log_softmax(rng.normal(size=(n, c))))
+        if edge == "zero_target":
+            target[:, 0] = 0.0
+            target /= target.sum(axis=-1, keepdims=True)
+    elif domain in ("counts", "rates"):
+        target = rng.poisson(2.0, size=(n, c)).astype(np.float64)
+        if edge == "zero_counts":
+            target[:, :2] = 0.0
+        pred = rng.normal(size=(n, c)) if domain == "counts" else rng.uniform(0.1, 3.0, size=(n, c))
+    else:  # gaussian
+        target = rng.normal(size=(n, c))
+        pred = target + rng.normal(size=(n, c))
+    pred = pred.astype(dtype)
+    if target.dtype != np.int64:
+        target = target.astype(dtype)
+    weight = None
+    if case.weighted:
+        if case.weight_kind == "class":
+            weight = rng.uniform(0.2, 2.0, size=(c,)).astype(dtype)
+        elif case.weight_kind == "var":
+            weight = rng.uniform(0.1, 2.0, size=(n, c)).astype(dtype)
+        else:
+            weight = rng.uniform(0.1, 2.0, size=(n,)).astype(dtype)
+    return [pred, target, weight]
+
+
 def make_inputs(case: Case, edge: str | None, dtype: str, seed: int = 0) -> list[np.ndarray]:
-    """``[pred, target, weight]`` as NumPy arrays of ``dtype`` (weight may be ``None``)."""
+    """``[pred, target, weight]`` as NumPy arrays of ``dtype`` (weight may be ``None``;
+    class labels stay int64)."""
     rng = np.random.default_rng(seed)
+    if case.domain in CLASS_DOMAINS:
+        return _classification_inputs(case, edge, dtype, rng)
     shape = (1, 5) if edge == "batch1" else (6, 4)
     if case.domain == "positive":
         target = rng.uniform(0.5, 3.0, size=shape)

@@ -1,0 +1,622 @@
+"""``polyloss.optax``'s classification losses against the real ``optax.losses`` 0.2.8.
+
+``sigmoid_binary_cross_entropy``, ``sigmoid_focal_loss``, ``softmax_cross_entropy``,
+``softmax_cross_entropy_with_integer_labels``, ``safe_softmax_cross_entropy``,
+``poly_loss_cross_entropy``, ``kl_divergence``, ``kl_divergence_with_log_targets``,
+``convex_kl_divergence``, ``generalized_kl_divergence`` and ``smooth_labels``, all unreduced.
+
+Expected values and gradients always come from optax itself, run in the test on JAX arrays
+(64-bit enabled, as the parity backends set it up) built from the same NumPy bits. Covered:
+values and ``jax.grad`` gradients (on every autograd backend), ``where`` masks (of the
+logits' shape, with a fully masked row, and of the batch shape), ``axis`` as an int, a tuple
+and ``None``, hard and soft labels, ``alpha``/``gamma``/``epsilon``/smoothing ``alpha``,
+``-inf`` logits with zero labels (``softmax_cross_entropy`` NaN like optax,
+``safe_softmax_cross_entropy`` finite), logits of +-100, a batch of one and an empty batch,
+float32/float64 and mixed dtypes, the same mirror on every installed array type,
+``jax.jit``/``jax.vmap``, signatures, and the deliberate differences (out-of-range integer
+labels raise ``ValueError`` in eager calls; ``kl_divergence``'s gradient w.r.t. a zero target).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import warnings
+
+import numpy as np
+import pytest
+from _native import (
+    KINDS,
+    N,
+    T,
+    assert_close,
+    kind_params,
+    require_module,
+    rtol_for,
+    run_on,
+)
+
+jax = require_module("jax")  # set up with jax_enable_x64 = True
+jnp = jax.numpy
+optax = require_module("optax")
+po = pytest.importorskip("polyloss.optax")
+
+pytestmark = [pytest.mark.native]
+
+C = 5  # classes
+
+BCE, FOCAL = "sigmoid_binary_cross_entropy", "sigmoid_focal_loss"
+SCE, INT, SAFE, POLY = ("softmax_cross_entropy", "softmax_cross_entropy_with_integer_labels",
+                        "safe_softmax_cross_entropy", "poly_loss_cross_entropy")
+KL, KL_LOG, GKL, CKL = ("kl_divergence", "kl_divergence_with_log_targets",
+                        "generalized_kl_divergence", "convex_kl_divergence")
+SMOOTH = "smooth_labels"
+ALL = [BCE, FOCAL, SCE, INT, SAFE, POLY, KL, KL_LOG, GKL, CKL, SMOOTH]
+
+# layouts: (shape, class axis)
+LAYOUTS = {
+    "2d": ((N, C), -1),
+    "3d": ((N, T, C), -1),
+    "axis1": ((N, C, T), 1),
+    "axis0": ((C, N), 0),
+    "tuple": ((N, 3, 4), (1, 2)),
+    "none": ((N, C), None),
+    "batch1": ((1, C), -1),
+    "empty": ((0, C), -1),
+}
+
+
+# ---- inputs (made in NumPy, cast there) -------------------------------------------------------
+
+class Case:
+    """``fn(*arrays, where=where, **kw)``; ``arrays[0]`` is what gradients are taken of."""
+
+    def __init__(self, name, arrays, kw=None, where=None):
+        self.name, self.arrays, self.kw, self.where = name, list(arrays), dict(kw or {}), where
+
+    @property
+    def all_arrays(self):
+        return self.arrays + ([] if self.where is None else [self.where])
+
+    @property
+    def axis(self):
+        return self.kw.get("axis", -1)
+
+    def reduce_len(self):
+        """How many elements one output value reduces over."""
+        shape = self.arrays[0].shape
+        if self.name in (BCE, FOCAL):
+            return 1
+        axis = self.axis
+        if axis is None:
+            return max(1, math.prod(shape))
+        axes = axis if isinstance(axis, tuple) else (axis,)
+        return max(1, math.prod(shape[a] for a in axes))
+
+    def __repr__(self):
+        shapes = [a.shape for a in self.arrays]
+        return f"{self.name}{shapes} {self.kw} where={None if self.where is None else self.where.shape}"
+
+
+def _axes(axis, ndim):
+    if axis is None:
+        return tuple(range(ndim))
+    return tuple(a % ndim for a in (axis if isinstance(axis, tuple) else (axis,)))
+
+
+def _softmax(x, axis):
+    x = x.astype(np.float64)
+    e = np.exp(x - x.max(axis=axis, keepdims=True)) if x.size else x
+    return e / e.sum(axis=axis, keepdims=True) if x.size else x
+
+
+def _log_softmax(x, axis):
+    x = x.astype(np.float64)
+    if not x.size:
+        return x
+    z = x - x.max(axis=axis, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
+
+
+def _distribution(shape, axis, rng, zeros=0.0, one_hot=0.3):
+    """Probability vectors along ``axis`` (a tuple or None allowed), with some exact zeros and
+    some one-hot rows (exact 0 and 1)."""
+    axes = _axes(axis, len(shape))
+    p = rng.gamma(1.0, 1.0, size=shape)
+    if not p.size:
+        return p
+    top = p == p.max(axis=axes, keepdims=True)  # kept, so no row is all zero
+    p = np.where((rng.random(shape) < zeros) & ~top, 0.0, p)
+    rows = rng.random(tuple(1 if a in axes else s for a, s in enumerate(shape))) < one_hot
+    p = np.where(rows, top.astype(float), p)
+    return p / p.sum(axis=axes, keepdims=True)
+
+
+def _mask(shape, axis, rng, kind, empty_row=True):
+    """``full``: of the logits' shape, ~25% False, at least one True in each reduced row and
+    (``empty_row``) one fully masked row; ``batch``: of the shape without ``axis``."""
+    if kind is None:
+        return None
+    axes = _axes(axis, len(shape))
+    if kind == "batch":
+        batch_shape = tuple(s for a, s in enumerate(shape) if a not in axes)
+        m = rng.random(batch_shape) < 0.7
+        if m.size:
+            m.flat[0] = True
+        return m
+    m = rng.random(shape) < 0.75
+    if m.size:
+        keep = np.zeros(shape, bool)
+        # one True per row: the first element of the reduced axes
+        idx = tuple(slice(0, 1) if a in axes else slice(None) for a in range(len(shape)))
+        keep[idx] = True
+        m = m | keep
+        if empty_row and len(axes) < len(shape):
+            row = tuple(0 if a not in axes else slice(None) for a in range(len(shape)))
+            m[row] = False
+    return m
+
+
+def _logits(shape, rng, extreme=False):
+    x = rng.normal(0.0, 2.0, size=shape)
+    if extreme:
+        x = np.where(rng.random(shape) < 0.4, rng.choice([-100.0, 100.0, -30.0, 30.0], size=shape), x)
+    return x
+
+
+def make_case(name, dtype, rng, *, layout="2d", where=None, extreme=False, hard=False, **kw):
+    """One call of ``name`` with inputs of ``dtype``. ``kw`` are the loss's own keywords."""
+    shape, axis = LAYOUTS[layout]
+    if name in (SCE, INT, POLY, KL, KL_LOG, GKL, CKL, SMOOTH) and layout not in ("2d",):
+        kw = {"axis": axis, **kw}
+    mask = _mask(shape, axis, rng, where, empty_row=name != SMOOTH)
+    if name in (BCE, FOCAL):
+        x = _logits(shape, rng, extreme)
+        y = rng.integers(0, 2, size=shape).astype(np.float64)
+        if not hard:
+            y = np.where(rng.random(shape) < 0.5, y, rng.random(shape))
+        arrays = [x, y]
+    elif name in (SCE, SAFE, POLY):
+        arrays = [_logits(shape, rng, extreme), _distribution(shape, axis, rng, zeros=0.2)]
+    elif name == INT:
+        axes = _axes(axis, len(shape))
+        batch_shape = tuple(s for a, s in enumerate(shape) if a not in axes)
+        ncls = math.prod(shape[a] for a in axes)
+        labels = rng.integers(0, ncls, size=batch_shape).astype(kw.pop("label_dtype", np.int32))
+        arrays = [_logits(shape, rng, extreme), labels]
+    elif name in (KL, CKL):
+        arrays = [_log_softmax(_logits(shape, rng, extreme), axis),
+                  _distribution(shape, axis, rng, zeros=0.2)]
+    elif name == KL_LOG:
+        arrays = [_log_softmax(_logits(shape, rng, extreme), axis),
+                  _log_softmax(rng.normal(0.0, 1.5, size=shape), axis)]
+    elif name == GKL:  # unnormalised measures
+        t = np.where(rng.random(shape) < 0.2, 0.0, rng.gamma(2.0, 1.0, size=shape))
+        arrays = [rng.normal(0.0, 1.0, size=shape), t]
+    elif name == SMOOTH:
+        kw.setdefault("alpha", 0.1)
+        arrays = [_distribution(shape, axis, rng, one_hot=0.7)]
+    else:  # pragma: no cover
+        raise AssertionError(name)
+    arrays = [a if a.dtype.kind in "iu" else a.astype(dtype) for a in arrays]
+    return Case(name, arrays, kw, mask)
+
+
+# ---- running optax and the mirror -----------------------------------------------------------
+
+def _call(fn, case, arrays):
+    k = len(case.arrays)
+    kw = dict(case.kw)
+    if case.where is not None:
+        kw["where"] = arrays[k]
+    if case.name == SMOOTH:
+        alpha = kw.pop("alpha")
+        return fn(arrays[0], alpha, **kw)
+    return fn(*arrays[:k], **kw)
+
+
+def native_fn(case):
+    fn = getattr(optax.losses, case.name)
+
+    def f(*arrays):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # convex_kl_divergence
+            return _call(fn, case, arrays)
+
+    return f
+
+
+def native(case):
+    return np.asarray(native_fn(case)(*[jnp.asarray(a) for a in case.all_arrays]))
+
+
+def mirror(case):
+    fn = getattr(po, case.name)
+    return lambda *arrays: _call(fn, case, arrays)
+
+
+def native_grad(case, argnum=0):
+    xs = [jnp.asarray(a) for a in case.all_arrays]
+    f = native_fn(case)
+
+    def total(x):
+        args = list(xs)
+        args[argnum] = x
+        out = f(*args)
+        return jnp.sum(out), out
+
+    (_, out), g = jax.value_and_grad(total, has_aux=True)(xs[argnum])
+    return np.asarray(out), np.asarray(g)
+
+
+def tolerance(case, dtype, grad=False):
+    """``(rtol, atol)``: ``rtol_for(dtype, n)`` with ``n`` the reduction length; an absolute
+    term only where optax's formula cancels, so that its rounding error is relative to the
+    terms, not to the result:
+
+    - ``kl_divergence`` (and ``convex``/``generalized``/``with_log_targets``):
+      ``Σ t·(log t - lp)`` (``+ Σ (exp(lp) - t)``) adds terms of both signs: a few ulps of
+      ``max Σ|terms|``;
+    - ``poly_loss_cross_entropy`` with ``epsilon < 0``: ``CE + ε·Σ y(1 - p)`` cancels likewise;
+    - gradients that are differences of O(1) terms (``σ(x) - y``, ``softmax·Σy - y``,
+      ``exp(lp) - t``): a few ulps of the larger term;
+    - ``sigmoid_focal_loss``: ``exp(γ·log(1 - p_t))`` turns an absolute error of
+      ``log(1 - p_t)`` (a few ulps of ``|x| + 1``) into a relative error ``γ·(|x| + 1)`` times
+      larger; the rtol is scaled by that (and, for the gradient, also by ``|x| + 1``, the scale
+      of the BCE factor's derivative).
+    """
+    n = case.reduce_len()
+    rtol = rtol_for(dtype, n)
+    eps = float(np.finfo(dtype).eps)
+    a0 = case.arrays[0].astype(np.float64)
+    a1 = case.arrays[1].astype(np.float64) if len(case.arrays) > 1 else None
+    big = float(np.max(np.abs(a0), initial=0.0)) + 1.0
+    atol = 0.0
+    log2n = max(1.0, math.log2(n))
+    if case.name in (KL, CKL, GKL, KL_LOG):
+        if case.name == KL_LOG:
+            terms = np.exp(a1) * (np.abs(a1) + np.abs(a0))
+        else:
+            t = a1
+            with np.errstate(divide="ignore", invalid="ignore"):
+                terms = np.abs(np.where(t > 0, t * np.log(np.where(t > 0, t, 1.0)), 0.0)) + np.abs(t * a0)
+            if case.name != KL:
+                terms = terms + np.exp(a0) + t
+        if grad:
+            atol = 8 * eps * float(np.max(terms, initial=0.0) + 1.0)
+        else:
+            atol = 8 * eps * log2n * float(np.sum(terms) / max(1, terms.size) * n)
+    elif case.name in (SCE, SAFE, POLY, INT):
+        if case.name == POLY and not grad and case.kw.get("epsilon", 2.0) < 0:
+            atol = 8 * eps * log2n * abs(case.kw["epsilon"]) * 2.0
+        if grad:
+            eps_poly = abs(case.kw.get("epsilon", 2.0)) if case.name == POLY else 0.0
+            atol = 8 * eps * (1.0 + eps_poly)
+    elif case.name == BCE:
+        if grad:
+            atol = 8 * eps
+    elif case.name == FOCAL:
+        gamma = float(case.kw.get("gamma", 2.0))
+        rtol = rtol * (1.0 + gamma * big)
+        if grad:
+            rtol *= big
+            atol = 8 * eps * big
+    return rtol, atol
+
+
+def check(got, expected, case, dtype, grad=False, err_msg=""):
+    rtol, atol = tolerance(case, dtype, grad)
+    assert_close(got, expected, dtype=dtype, rtol=rtol, atol=atol, err_msg=f"{case!r} {err_msg}")
+
+
+# ---- 1. values against optax, on JAX arrays -------------------------------------------------------
+
+DTYPES = ["float32", "float64"]
+
+GRID = []
+for _layout in ("2d", "3d", "batch1", "empty"):
+    for _hard in (False, True):
+        GRID.append((BCE, _layout, None, {"hard": _hard}))
+        for _gamma in (0.0, 0.5, 2.0, 3.0):
+            for _alpha in (None, 0.25):
+                GRID.append((FOCAL, _layout, None, {"hard": _hard, "gamma": _gamma, "alpha": _alpha}))
+for _extreme in (False, True):
+    GRID.append((BCE, "2d", None, {"extreme": _extreme}))
+    GRID.append((FOCAL, "2d", None, {"extreme": _extreme, "alpha": 0.75, "gamma": 1.5}))
+    GRID.append((SAFE, "2d", None, {"extreme": _extreme}))
+for _layout in ("2d", "axis1", "axis0", "tuple", "none", "batch1", "empty"):
+    for _where in (None, "full", "batch"):
+        if _where == "batch" and _layout == "none":
+            continue  # optax: expand_dims(where, None) is not defined
+        GRID.append((SCE, _layout, _where, {}))
+        if _layout != "none":  # optax's integer-label axis is an int or a tuple
+            GRID.append((INT, _layout, _where, {}))
+        if _where != "batch":  # optax's jax.nn.softmax would broadcast a batch-shaped mask
+            for _eps in (2.0, -1.0):
+                GRID.append((POLY, _layout, _where, {"epsilon": _eps}))
+            for _kl in (KL, KL_LOG, GKL, CKL):
+                GRID.append((_kl, _layout, _where, {}))
+            GRID.append((SMOOTH, _layout, _where, {"alpha": 0.1}))
+for _layout in ("3d", "batch1", "empty"):
+    GRID.append((SAFE, _layout, None, {}))
+GRID += [
+    (SCE, "2d", None, {"extreme": True}),
+    (INT, "2d", None, {"extreme": True}),
+    (INT, "axis1", "full", {"label_dtype": np.int64}),
+    (INT, "tuple", "batch", {"label_dtype": np.int64}),
+    (POLY, "2d", None, {"epsilon": 0.5, "extreme": True}),
+    (KL, "2d", None, {"extreme": True}),
+    (SMOOTH, "2d", None, {"alpha": 0.0}),
+    (SMOOTH, "3d", None, {"alpha": 1.0}),
+]
+
+
+def _grid_id(g):
+    name, layout, where, kw = g
+    extra = ",".join(f"{k}={v.__name__ if isinstance(v, type) else v}" for k, v in kw.items())
+    return f"{name}-{layout}-where={where}" + (f"-{extra}" if extra else "")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("grid", GRID, ids=_grid_id)
+def test_value_matches_optax(grid, dtype, rng):
+    name, layout, where, kw = grid
+    case = make_case(name, dtype, rng, layout=layout, where=where, **kw)
+    expected = native(case)
+    got = run_on(KINDS["jax"], mirror(case), *case.all_arrays)
+    check(got, expected, case, dtype)
+
+
+@pytest.mark.parametrize("name", [BCE, FOCAL, SCE, SAFE, POLY, KL, KL_LOG, GKL, CKL])
+def test_mixed_dtypes_match_optax(name, rng):
+    """Result dtype and value with float32 first and float64 second argument (and int32
+    {0, 1} labels for the sigmoid losses, which optax casts to the logits' dtype)."""
+    case = make_case(name, "float32", rng, hard=name in (BCE, FOCAL))
+    variants = [[case.arrays[0], case.arrays[1].astype(np.float64)]]
+    if name in (BCE, FOCAL):
+        variants.append([case.arrays[0], case.arrays[1].astype(np.int32)])
+    for arrays in variants:
+        c = Case(name, arrays, case.kw)
+        expected = native(c)
+        got = run_on(KINDS["jax"], mirror(c), *c.arrays)
+        check(got, expected, c, str(expected.dtype), err_msg=str(arrays[1].dtype))
+
+
+# ---- 2. the same mirror on every other array type -------------------------------------------------
+
+KIND_GRID = [
+    (BCE, "2d", None, {}), (FOCAL, "3d", None, {"alpha": 0.25}),
+    (FOCAL, "2d", None, {"gamma": 0.5, "extreme": True}),
+    (SCE, "2d", None, {}), (SCE, "axis1", "full", {}), (SCE, "tuple", "batch", {}),
+    (SCE, "none", None, {}),
+    (INT, "2d", None, {}), (INT, "axis0", "batch", {}), (INT, "tuple", "full", {}),
+    (SAFE, "2d", None, {}), (POLY, "axis1", "full", {"epsilon": -1.0}),
+    (KL, "2d", "full", {}), (KL_LOG, "tuple", None, {}), (GKL, "axis1", None, {}),
+    (CKL, "2d", None, {}), (SMOOTH, "2d", None, {}), (SMOOTH, "tuple", "full", {"alpha": 0.2}),
+    (SCE, "empty", None, {}), (INT, "empty", None, {}),
+]
+
+
+@pytest.mark.parametrize("grid", KIND_GRID, ids=_grid_id)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", kind_params(exclude=("jax",)))
+def test_every_backend_matches_optax(kind, dtype, grid, rng):
+    name, layout, where, kw = grid
+    case = make_case(name, dtype, rng, layout=layout, where=where, **kw)
+    expected = native(case)
+    got = run_on(kind, mirror(case), *case.all_arrays)
+    check(got, expected, case, dtype, err_msg=kind.name)
+
+
+# ---- 3. gradients ---------------------------------------------------------------------------------
+
+GRAD_GRID = [
+    (BCE, "2d", None, {}), (BCE, "2d", None, {"extreme": True}),
+    (FOCAL, "2d", None, {}), (FOCAL, "2d", None, {"gamma": 0.5, "alpha": 0.25}),
+    (FOCAL, "3d", None, {"gamma": 0.0, "hard": True}),
+    (SCE, "2d", None, {}), (SCE, "axis1", "full", {}), (SCE, "tuple", "batch", {}),
+    (INT, "2d", None, {}), (INT, "axis1", "full", {}), (INT, "tuple", "batch", {}),
+    (SAFE, "2d", None, {}), (POLY, "2d", None, {}), (POLY, "axis0", "full", {"epsilon": -1.0}),
+    (KL, "2d", None, {}), (KL, "axis1", "full", {}), (KL_LOG, "2d", None, {}),
+    (GKL, "tuple", None, {}), (CKL, "2d", "full", {}), (SMOOTH, "2d", None, {}),
+    (SMOOTH, "axis1", "full", {"alpha": 0.3}),
+]
+
+
+@pytest.mark.parametrize("grid", GRAD_GRID, ids=_grid_id)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gradient_matches_jax_grad(autograd_backend, dtype, grid, rng):
+    """Gradient of the sum w.r.t. the first argument (logits, log-predictions, or the labels
+    for ``smooth_labels``)."""
+    name, layout, where, kw = grid
+    case = make_case(name, dtype, rng, layout=layout, where=where, **kw)
+    expected_v, expected_g = native_grad(case)
+    value, grad = autograd_backend.value_and_grad(mirror(case), case.all_arrays, 0)
+    check(value, expected_v, case, dtype)
+    check(grad, expected_g, case, dtype, grad=True)
+
+
+@pytest.mark.parametrize("name", [SCE, POLY, KL_LOG])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gradient_wrt_soft_labels_matches(autograd_backend, dtype, name, rng):
+    """Soft labels are differentiable (distillation): the gradient w.r.t. the second argument."""
+    case = make_case(name, dtype, rng, layout="axis1", where="full")
+    expected_v, expected_g = native_grad(case, argnum=1)
+    value, grad = autograd_backend.value_and_grad(mirror(case), case.all_arrays, 1)
+    check(value, expected_v, case, dtype)
+    check(grad, expected_g, case, dtype, grad=True)
+
+
+# ---- 4. -inf logits with zero labels ----------------------------------------------------------
+
+def _with_neg_inf(dtype, rng):
+    case = make_case(SCE, dtype, rng)
+    x, y = case.arrays[0].copy(), case.arrays[1].copy()
+    x[0, 1] = x[2, 0] = x[2, 3] = -np.inf
+    y[0, 1] = y[2, 0] = y[2, 3] = 0.0
+    y[:3] /= y[:3].sum(axis=-1, keepdims=True)
+    return x, y.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", kind_params())
+def test_neg_inf_logits_with_zero_labels(kind, dtype, rng):
+    """``softmax_cross_entropy`` gives NaN where a ``-inf`` logit meets a zero label
+    (``0·-inf``), exactly like optax; ``safe_softmax_cross_entropy`` gives optax's finite value
+    (``0·log 0 = 0``)."""
+    x, y = _with_neg_inf(dtype, rng)
+    for name in (SCE, SAFE):
+        case = Case(name, [x, y])
+        expected = native(case)
+        assert np.isnan(expected[[0, 2]]).all() == (name == SCE)
+        assert np.isfinite(expected[1:2]).all() and np.isfinite(expected[3:]).all()
+        got = run_on(kind, mirror(case), x, y)
+        check(got, expected, case, dtype, err_msg=kind.name)
+
+
+@pytest.mark.parametrize("name", [SCE, SAFE])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_neg_inf_logits_gradient(autograd_backend, dtype, name, rng):
+    """optax's gradients are finite for both (0 at the ``-inf`` logits); so are the mirror's."""
+    x, y = _with_neg_inf(dtype, rng)
+    case = Case(name, [x, y])
+    _, expected_g = native_grad(case)
+    assert np.isfinite(expected_g).all()
+    _, grad = autograd_backend.value_and_grad(mirror(case), [x, y], 0)
+    check(grad, expected_g, case, dtype, grad=True)
+
+
+# ---- 5. signatures ---------------------------------------------------------------------------------
+
+def _params(fn):
+    return [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_signatures_match_optax(name):
+    """Same names, order, kinds (keyword-only ``alpha``/``gamma``/``epsilon``/``axis``) and
+    defaults as optax. No native parameter is omitted."""
+    assert _params(getattr(po, name)) == _params(getattr(optax.losses, name))
+
+
+# ---- 6. deliberate differences ---------------------------------------------------------------------
+
+def _bad_labels(rng, dtype="float64"):
+    case = make_case(INT, dtype, rng)
+    x, labels = case.arrays
+    ok = labels.copy()
+    ok[1], ok[3] = C - 1, 0
+    return x, ok
+
+
+@pytest.mark.parametrize("kind", kind_params(exclude=("dask",)))
+def test_out_of_range_integer_labels_raise_valueerror(kind, rng):
+    """optax gives NaN for a label >= C and silently wraps -1 around to the last class; the
+    mirror raises ``ValueError`` naming ``labels`` in eager calls (Dask is lazy and not
+    checked)."""
+    x, ok = _bad_labels(rng)
+    for bad_value, same_as in ((C, None), (-1, C - 1), (C + 7, None)):
+        bad = ok.copy()
+        bad[1] = bad_value
+        nat = native(Case(INT, [x, bad]))
+        if same_as is None:
+            assert np.isnan(nat[1]) and np.isfinite(np.delete(nat, 1)).all()
+        else:
+            np.testing.assert_array_equal(nat, native(Case(INT, [x, ok])))  # -1 wraps to C-1
+        with pytest.raises(ValueError, match="labels"):
+            run_on(kind, mirror(Case(INT, [x, bad])), x, bad)
+    # tuple axis: the flat index must be below 3 * 4
+    case = make_case(INT, "float64", rng, layout="tuple")
+    bad = case.arrays[1].copy()
+    bad.flat[0] = 12
+    assert np.isnan(native(Case(INT, [case.arrays[0], bad], case.kw)).flat[0])
+    with pytest.raises(ValueError, match="labels"):
+        run_on(kind, mirror(Case(INT, [case.arrays[0], bad], case.kw)), case.arrays[0], bad)
+
+
+@pytest.mark.compiled
+def test_out_of_range_integer_labels_under_jit_are_nan(rng):
+    """Under ``jax.jit`` the values cannot be read: an out-of-range label's loss is NaN (as in
+    optax for labels >= C; optax wraps -1, the mirror gives NaN, documented); the other rows
+    are optax's."""
+    x, ok = _bad_labels(rng)
+    bad = ok.copy()
+    bad[1], bad[3] = C, -1
+    f = jax.jit(po.softmax_cross_entropy_with_integer_labels)
+    got = np.asarray(f(jnp.asarray(x), jnp.asarray(bad)))
+    expected = native(Case(INT, [x, ok]))
+    assert np.isnan(got[[1, 3]]).all()
+    keep = np.ones(len(got), bool)
+    keep[[1, 3]] = False
+    assert_close(got[keep], expected[keep], dtype="float64")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_kl_divergence_target_gradient_finite_at_zero(autograd_backend, dtype, rng):
+    """optax's ``where(targets == 0, 0, log(targets))`` sends NaN back to zero targets; the
+    mirror's gradient is finite there (documented) and optax's everywhere else."""
+    case = make_case(KL, dtype, rng)
+    zero = case.arrays[1] == 0
+    assert zero.any()
+    _, expected_g = native_grad(case, argnum=1)
+    assert np.isnan(expected_g[zero]).all()
+    _, grad = autograd_backend.value_and_grad(mirror(case), case.all_arrays, 1)
+    assert np.isfinite(grad).all()
+    check(grad[~zero], expected_g[~zero], case, dtype, grad=True)
+
+
+def test_integer_labels_must_be_integers_like_optax(rng):
+    case = make_case(INT, "float64", rng)
+    x, labels = case.arrays
+    with pytest.raises(TypeError):
+        native(Case(INT, [x, labels.astype(np.float64)]))
+    with pytest.raises(TypeError):
+        po.softmax_cross_entropy_with_integer_labels(jnp.asarray(x), jnp.asarray(labels, jnp.float64))
+
+
+@pytest.mark.parametrize("name", [BCE, SCE, KL])
+def test_integer_logits_raise_typeerror_like_optax(name):
+    x, y = jnp.ones((3, 4), dtype=jnp.int32), jnp.full((3, 4), 0.25)
+    with pytest.raises(TypeError):
+        getattr(optax.losses, name)(x, y)
+    with pytest.raises(TypeError):
+        getattr(po, name)(x, y)
+
+
+# ---- 7. jax.jit, jax.vmap -------------------------------------------------------------------------
+
+JIT_GRID = [
+    (BCE, "2d", None, {}), (FOCAL, "2d", None, {"alpha": 0.25}), (SCE, "axis1", "full", {}),
+    (INT, "tuple", "batch", {}), (SAFE, "2d", None, {}), (POLY, "2d", "full", {}),
+    (KL, "2d", "full", {}), (GKL, "2d", None, {}), (SMOOTH, "2d", None, {}),
+]
+
+
+@pytest.mark.compiled
+@pytest.mark.parametrize("grid", JIT_GRID, ids=_grid_id)
+def test_jit_vmap_grad_match_optax(grid, rng):
+    name, layout, where, kw = grid
+    dtype = "float64"
+    case = make_case(name, dtype, rng, layout=layout, where=where, **kw)
+    xs = [jnp.asarray(a) for a in case.all_arrays]
+    nat, mir = native_fn(case), mirror(case)
+
+    out = jax.jit(mir)(*xs)
+    assert isinstance(out, jax.Array)
+    check(out, np.asarray(jax.jit(nat)(*xs)), case, dtype)
+
+    def grad_of(f):
+        return jax.jit(jax.grad(lambda a, *rest: jnp.sum(f(a, *rest))))(*xs)
+
+    check(grad_of(mir), np.asarray(grad_of(nat)), case, dtype, grad=True)
+
+    # per-example: vmap over the batch (axis 0) of every argument
+    if case.where is None or case.where.shape[0] == xs[0].shape[0]:
+        per = Case(name, [a[0] for a in case.arrays], case.kw,
+                   None if case.where is None else case.where[0])
+        if "axis" in per.kw and per.kw["axis"] is not None:
+            ax = per.kw["axis"]
+            per.kw["axis"] = tuple(a - 1 for a in ax) if isinstance(ax, tuple) else (
+                ax - 1 if ax > 0 else ax)
+        got = jax.vmap(mirror(per))(*xs)
+        check(got, np.asarray(jax.vmap(native_fn(per))(*xs)), case, dtype)

@@ -239,3 +239,55 @@ def test_adapter_dtypes_and_promotion(name):
         assert b.to_numpy(xp.astype(f32, xp.float64)).dtype == np.float64
         full = b.to_numpy(xp.full((), math.nan, dtype=xp.float32))
         assert full.shape == () and math.isnan(full)
+
+
+@pytest.mark.parametrize("name", ADAPTERS)
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_adapter_take_along_axis_and_its_gradient(name, axis):
+    b, xp = _adapter(name)
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(3, 4, 5))
+    index_shape = list(a.shape)
+    index_shape[axis] = 1
+    index = rng.integers(0, a.shape[axis], size=index_shape)
+    expected = np.take_along_axis(a, index, axis=axis)  # computed by NumPy
+    with _scope(name):
+        out = xp.take_along_axis(b.asarray(a), b.asarray(index), axis=axis)
+        np.testing.assert_array_equal(b.to_numpy(out), expected)
+        arange = b.to_numpy(xp.arange(4))
+    np.testing.assert_array_equal(arange, np.arange(4))
+
+    def picked_sum(x):
+        return xp.sum(xp.take_along_axis(x, b.asarray(index), axis=axis))
+
+    _, grad = b.value_and_grad(picked_sum, [a])
+    counts = np.zeros_like(a)  # by hand: 1 at each picked position
+    np.put_along_axis(counts, index, 1.0, axis=axis)
+    np.testing.assert_array_equal(grad, counts)
+
+
+@pytest.mark.parametrize("name", [n for n in INSTALLED_NAMES if n in ("torch", "jax", "tensorflow", "mxnet")])
+def test_stop_gradient_blocks_the_gradient_and_keeps_the_value(name):
+    b = require(name)
+    a = np.array([0.5, -2.0, 3.0])
+
+    def f(x):
+        backend = backend_of(x)
+        return backend.xp.sum(x * x + backend.stop_gradient(x * x))
+
+    value, grad = b.value_and_grad(f, [a])
+    assert float(value) == pytest.approx(2 * float(np.sum(a * a)), rel=1e-15)
+    np.testing.assert_array_equal(grad, 2 * a)  # d/dx of x² only (by hand)
+
+
+def test_values_known_is_false_under_tracing():
+    jax = pytest.importorskip("jax") if "jax" in INSTALLED_NAMES else pytest.skip("no jax")
+    seen = []
+
+    def f(x):
+        seen.append(backend_of(x).values_known(x))
+        return x
+
+    jax.jit(f)(jax.numpy.ones(2))
+    f(jax.numpy.ones(2))
+    assert seen == [False, True]

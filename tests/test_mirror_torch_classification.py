@@ -118,10 +118,12 @@ def on_torch(lib, loss, form, pos, arr_kw=None, grad=(0,), **kw):
     out = call(lib, loss, form, ts, kw_t, **kw)
     assert isinstance(out, torch.Tensor), f"{lib}: {type(out)} out for torch in"
     ins = [ts[i] for i in grad]
-    if grad and out.requires_grad:
+    if grad and (out.requires_grad or any(i.numel() for i in ins)):
         gs = torch.autograd.grad(out.sum(), ins, allow_unused=True)
         gs = [torch.zeros_like(i) if g is None else g for i, g in zip(ins, gs, strict=True)]
     else:
+        # an empty input's gradient is empty whether or not the NaN mean of nothing kept a
+        # graph; that graph is checked on its own (test_nan_mean_of_nothing_is_differentiable)
         gs = [torch.zeros_like(i) for i in ins]
     return out.detach().numpy(), [g.numpy() for g in gs], out.requires_grad
 
@@ -329,12 +331,16 @@ def test_seed_bce_right_and_swapped():
     right = pt.BCELoss()(predictions, labels)
     wrong = pt.BCELoss()(labels, predictions)  # log(0) clamped at -100: (0.1·100 + 0.2·100)/2
     assert round(float(right), 4) == 0.1643
-    # The seed prints tensor(15.0000); in float32 torch's value is 15.000000953674316 (the
-    # float32 0.9 and 0.2 are not exact), so "exactly 15" holds to the printed 4 decimals only,
-    # and the mirror must equal torch's float32 value itself.
+    # The seed prints tensor(15.0000); with the seed's float32 tensors torch's value is
+    # 15.000000953674316 (float32 0.9 and 0.2 are not exact), so there "15" holds to the
+    # printed 4 decimals and the mirror must equal torch's float32 value itself; in float64
+    # both are exactly 15.0.
     assert round(float(wrong), 4) == 15.0
     check("bce", "class", [predictions, labels], dtype="float32")
     check("bce", "class", [labels, predictions], dtype="float32")
+    labels64, predictions64 = labels.astype(np.float64), np.array([0.9, 0.2])
+    assert F.binary_cross_entropy(tt(labels64), tt(predictions64)).item() == 15.0
+    assert float(pt.BCELoss()(labels64, predictions64)) == 15.0
 
 
 def test_seed_bce_with_logits_0_1643():

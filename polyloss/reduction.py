@@ -93,9 +93,10 @@ def _dims_equal(a: tuple, b: tuple) -> bool:
 
 
 def mean_or_nan(xp: Any, loss: Any) -> Any:
-    """Mean over all elements; an empty loss gives NaN (0/0) on every backend, without warnings."""
+    """Mean over all elements; an empty loss gives NaN (0/0) on every backend, without
+    warnings, still attached to the autograd graph (as torch's empty mean is)."""
     if static_size(loss) == 0:
-        return xp.full((), math.nan, dtype=loss.dtype, device=device_of(loss))
+        return xp.sum(loss) * math.nan
     return xp.mean(loss)
 
 

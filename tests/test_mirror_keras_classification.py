@@ -46,16 +46,9 @@ if keras.backend.backend() != "tensorflow":
     pytest.skip("these tests need Keras on its TensorFlow backend", allow_module_level=True)
 pk = pytest.importorskip("polyloss.keras")
 
-pytestmark = [
-    pytest.mark.native,
-    # Keras warns for CCE with one class; the probability edge inputs take log(0) in NumPy
-    # only when building tolerances
-    pytest.mark.filterwarnings("ignore::SyntaxWarning"),
-    pytest.mark.filterwarnings("ignore:divide by zero encountered:RuntimeWarning"),
-]
+pytestmark = pytest.mark.native
 
 B, C, T = 6, 5, 4  # batch, classes, and the extra axis of 3-D inputs
-LOG_EPS = -math.log(1e-7)  # the largest clipped crossentropy term, -log(keras epsilon)
 ATOL_ULPS = 8
 
 
@@ -125,6 +118,8 @@ CONFIGS = [
     cfg("bfce", gamma=0.0, from_logits=True, label_smoothing=0.2),
     cfg("bfce", apply_class_balancing=True, from_logits=True, axis=1),
     *[cfg("cce", from_logits=fl, label_smoothing=ls) for fl in (False, True) for ls in (0.0, 0.1)],
+    # Keras smooths with eps / shape[-1] whatever the axis, so with axis=1 the smoothed
+    # targets do not sum to 1 (see test_cce_logits_gradient_with_unnormalised_targets)
     cfg("cce", axis=1), cfg("cce", from_logits=True, label_smoothing=0.3, axis=1),
     cfg("cfce"), cfg("cfce", from_logits=True),
     cfg("cfce", alpha=0.5, gamma=0.0, label_smoothing=0.1),
@@ -135,7 +130,7 @@ CONFIGS = [
 ]
 BY_NAME = {str(c): c for c in CONFIGS}
 
-# configurations for the edge inputs and gradients: no gamma=0 (TensorFlow's d(x**0)/dx at
+# configurations for the edge inputs (values and gradients): no gamma=0 (TensorFlow's d(x**0)/dx at
 # x = 0 is 0 * inf = NaN, a property of tf.pow, not of the loss; torch's is 0)
 EDGE_CONFIGS = [c for c in CONFIGS if c.kw.get("gamma", 2.0) != 0.0]
 
@@ -180,7 +175,7 @@ def make_inputs(c: Cfg, case: str, dtype: str, rng: np.random.Generator,
     """
     fam = c.spec.family
     n = {"batch1": 1, "empty": 0}.get(case, B)
-    channels_first = fam in ("binary", "categorical") and c.axis % 3 == 1
+    channels_first = fam in ("binary", "categorical") and c.axis == 1
     if channels_first:
         lead = (n, T)  # classes moved to axis 1 below
     else:
@@ -269,29 +264,40 @@ def magnitude(c: Cfg, t: np.ndarray, p: np.ndarray) -> float:
     ax = c.axis
     fam = c.spec.family
     if fam == "binary":
-        term = np.abs(p) + math.log(2.0) if c.from_logits else np.zeros_like(p)
+        if not c.from_logits:
+            return 0.0  # elementwise logs of the input itself, p_t by exact arithmetic
+        # max(z, 0) - z·y cancels (an ulp of |z|); 1 - p_t is an ulp of 1 off between two
+        # sigmoids, and its gamma power (gamma >= 1 here) multiplies the exact BCE <= |z| + log 2
+        term = np.abs(p) + math.log(2.0)
         gamma = kw.get("gamma", 2.0)
         if c.loss == "bfce" and gamma > 0:
-            # 1 - p_t is an ulp of 1 off between sigmoids (or exact for probabilities, but we
-            # keep one bound); its gamma power multiplies the crossentropy term
-            ce = np.abs(p) + math.log(2.0) if c.from_logits else LOG_EPS
             alpha = kw.get("alpha", 0.25) if kw.get("apply_class_balancing") else 1.0
-            term = term + gamma * max(abs(alpha), abs(1 - alpha)) * ce
+            term = term * (1.0 + gamma * max(abs(alpha), abs(1 - alpha)))
         return float(np.max(np.mean(term, axis=ax)))
     if fam == "categorical":
-        ts = np.sum(np.abs(t), axis=ax)
+        ts = np.abs(t)
         if c.loss == "cce":
-            zmax = np.max(np.abs(p), axis=ax) if c.from_logits else 0.0
-            return float(np.max(ts * (1.0 + zmax)))
+            # log of a renormalised probability near 1 (an ulp of 1), or lse(z) - z_y
+            zmax = np.max(np.abs(p), axis=ax, keepdims=True) if c.from_logits else 0.0
+            return float(np.max(np.sum(ts * (1.0 + zmax), axis=ax)))
+        # the output o (renormalised or softmax, clipped) is an ulp of 1 off: log(o) by an ulp
+        # of 1, (1 - o)^gamma by gamma ulps of 1, times -log(o)
+        if c.from_logits:
+            o = np.exp(p - np.max(p, axis=ax, keepdims=True))
+        else:
+            o = p
+        o = np.clip(o / np.sum(o, axis=ax, keepdims=True), 1e-7, 1 - 1e-7)
         gamma = kw.get("gamma", 2.0)
-        return float(np.max(ts * abs(kw.get("alpha", 0.25)) * (1.0 + gamma * LOG_EPS)))
+        alpha = np.max(np.abs(kw.get("alpha", 0.25)))
+        return float(np.max(np.sum(alpha * ts * (1.0 + gamma * np.abs(np.log(o))), axis=ax)))
     if fam == "sparse":
-        return float(np.max(np.abs(p)) + 1.0) if c.from_logits else LOG_EPS + 1.0
+        # log-sum-exp of the logits (or of log(clip(p))) minus one of them
+        z = p if c.from_logits else np.log(np.clip(p, 1e-7, 1 - 1e-7))
+        return float(np.max(np.abs(z)) + 1.0)
     if fam == "kld":
         tc, pc = np.clip(t, 1e-7, 1.0), np.clip(p, 1e-7, 1.0)
         return float(np.max(np.sum(tc * (np.abs(np.log(tc)) + np.abs(np.log(pc))), axis=-1)))
-    with np.errstate(invalid="ignore"):
-        return float(np.max(np.mean(np.abs(p) + np.abs(t) * np.abs(np.log(p + 1e-7)), axis=-1)))
+    return float(np.max(np.mean(np.abs(p) + np.abs(t) * np.abs(np.log(p + 1e-7)), axis=-1)))
 
 
 def _weight_on(w: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -464,7 +470,7 @@ def test_class_reductions_and_weights_match_keras(c, variant, rng):
 @pytest.mark.parametrize("c", EDGE_CONFIGS, ids=str)
 def test_class_edge_inputs_match_keras(c, variant, rng):
     """Probabilities 0/1 and on the clip bounds, huge and all-equal logits, a batch of one
-    (unweighted and weighted), and the empty batch (every reduction): Keras returns the
+    (unreduced, and a weighted mean), and the empty batch (every reduction): Keras returns the
     unreduced empty ``(0,)`` per-sample loss whatever the reduction (``reduce_values``
     short-circuits on ``values.shape == (0,)``), but reduces a ``(0, T)`` one (to 0:
     ``divide_no_nan``)."""
@@ -473,9 +479,9 @@ def test_class_edge_inputs_match_keras(c, variant, rng):
         t, p = make_inputs(c, case, input_dtype, rng)
         w = _sw(weight_shapes(c, p.shape)[1], input_dtype, rng)
         check_against_keras(KINDS["tensorflow"], c, "class", t, p, dtype_arg=dtype_arg,
-                            reductions=("sum_over_batch_size", "none"))
+                            reductions=("none",))
         expected = check_against_keras(KINDS["tensorflow"], c, "class", t, p, dtype_arg=dtype_arg,
-                                       w=w, reductions=("mean_with_sample_weight", "none"))
+                                       w=w, reductions=("mean_with_sample_weight",))
         assert np.all(np.isfinite(expected)), case
     t, p = make_inputs(c, "empty", input_dtype, rng)
     w = _sw(weight_shapes(c, p.shape)[1], input_dtype, rng)
@@ -564,10 +570,10 @@ KIND_CONFIGS = [BY_NAME[n] for n in (
     "scce-logits=False-ign=None", "scce-logits=True-ign=2", "scce-logits=False-ign=-1",
     "kld", "poisson",
 )]
-# (case, class dtype variants, function input dtypes)
-KIND_PLAN = [("random", [(None, "float32"), (None, "float64"), ("float64", "float64")], ["float64"]),
-             ("3d", [(None, "float32")], ["float32"]),
-             ("extreme", [("float64", "float64")], ["float32"]),
+# (case, class dtype variants, function input dtypes); 3-D per-sample losses come from the
+# channels-first (axis=1) BCE configuration
+KIND_PLAN = [("random", [(None, "float32"), ("float64", "float64")], ["float64"]),
+             ("extreme", [(None, "float64")], ["float32"]),
              ("empty", [(None, "float32")], ["float64"])]
 
 
@@ -575,7 +581,7 @@ KIND_PLAN = [("random", [(None, "float32"), (None, "float64"), ("float64", "floa
 @pytest.mark.parametrize("kind", kind_params(exclude=("tensorflow",)))
 def test_every_backend_matches_keras(kind, c, rng):
     """Class (dtype None on float32 and float64 inputs, dtype='float64'; a full weight and
-    four reductions) and function (float32, float64), on random, 3-D, edge and empty inputs,
+    three reductions) and function (float32, float64), on random, edge and empty inputs,
     each returning the caller's array type."""
     bugs = KnownBugs()
     for case, class_variants, fn_dtypes in KIND_PLAN:
@@ -583,8 +589,7 @@ def test_every_backend_matches_keras(kind, c, rng):
             t, p = make_inputs(c, case, input_dtype, rng)
             w = _sw(weight_shapes(c, p.shape)[-1], input_dtype, rng)
             check_against_keras(kind, c, "class", t, p, dtype_arg=dtype_arg, w=w, bugs=bugs,
-                                reductions=("sum_over_batch_size", "sum", "mean_with_sample_weight",
-                                            "none"))
+                                reductions=("sum_over_batch_size", "mean_with_sample_weight", "none"))
         for input_dtype in fn_dtypes:
             t, p = make_inputs(c, case, input_dtype, rng)
             check_against_keras(kind, c, "function", t, p, bugs=bugs)
@@ -641,8 +646,7 @@ def test_gradient_matches_keras_gradienttape(autograd_backend, c, variant, rng):
 
 
 @pytest.mark.parametrize("c", [cfg("bce", from_logits=True, label_smoothing=0.1),
-                               cfg("cfce", from_logits=True), cfg("scce", ignore_class=2),
-                               cfg("kld"), cfg("poisson")], ids=str)
+                               cfg("cfce", from_logits=True), cfg("scce", ignore_class=2)], ids=str)
 def test_gradient_3d_matches_keras_gradienttape(autograd_backend, c, rng):
     """``(B, T, C)`` inputs with a ``(B, T)`` per-sample loss and a full ``(B, T)`` weight,
     ``dtype='float64'``."""
@@ -655,16 +659,15 @@ def test_gradient_3d_matches_keras_gradienttape(autograd_backend, c, rng):
 # (case, dtype argument, input dtype, reduction)
 EDGE_GRAD = [("extreme", None, "float32", "sum_over_batch_size"),
              ("saturate", "float64", "float64", "none"),
-             ("equal", None, "float32", "mean_with_sample_weight"),
-             ("batch1", "float64", "float64", "sum")]
+             ("equal", None, "float32", "mean_with_sample_weight")]
 
 
 @pytest.mark.parametrize("c", [c for c in GRAD_CONFIGS if c in EDGE_CONFIGS], ids=str)
 def test_edge_gradient_matches_keras_gradienttape(autograd_backend, c, rng):
     """Includes Keras's clip: probabilities outside ``[1e-7, 1 - 1e-7]`` (``[1e-7, 1]`` for KL)
     get a zero gradient (``tf.clip_by_value``), those on the bound a full one; saturated
-    sigmoids and softmaxes; all-equal logits; a batch of one. Each case with a different
-    reduction and compute dtype."""
+    sigmoids and softmaxes; all-equal logits. Each case with a different reduction and
+    compute dtype."""
     for case, dtype_arg, input_dtype, reduction in EDGE_GRAD:
         t, p = make_inputs(c, case, input_dtype, rng)
         w = _sw(weight_shapes(c, p.shape)[1], input_dtype, rng)
@@ -675,9 +678,10 @@ def test_edge_gradient_matches_keras_gradienttape(autograd_backend, c, rng):
 def test_clip_gradient_is_zero_outside_bounds(autograd_backend, c):
     """Keras's clip gives probabilities 0 and 1 a zero gradient (and the mirror the same
     value, not an infinity), on every autograd backend."""
-    p = np.zeros((2, C))
+    p = np.zeros((B, C))
     p[:, 1] = 1.0
-    t = np.array([1, 3]) if c.loss == "scce" else np.eye(C)[[1, 3]]
+    labels = np.arange(B) % C  # right for row 1, wrong elsewhere
+    t = labels if c.loss == "scce" else np.eye(C)[labels]
     expected_g = check_grad(autograd_backend, c, "class", "float64", t, p)
     _, grad = autograd_backend.value_and_grad(mirror(c, "class", dtype="float64"), [t, p], 1)
     assert np.all(np.isfinite(grad))
@@ -820,7 +824,6 @@ def test_categorical_focal_alpha_per_class_like_keras(form, input_dtype, rng):
     broadcast along the (last) class axis. Keras converts the list with the default float
     type, so even float64 inputs are weighted by float32-rounded alphas."""
     alpha = [0.1, 0.2, 0.3, 0.15, 0.25]
-    bound = cfg("cfce", alpha=max(alpha), from_logits=True)  # the tolerance's magnitude
     cdtype = compute_dtype(form, None, input_dtype)
     for fl in (False, True):
         c = Cfg("cfce", (("alpha", alpha), ("from_logits", fl)))
@@ -830,15 +833,14 @@ def test_categorical_focal_alpha_per_class_like_keras(form, input_dtype, rng):
             if KINDS[kind].available():
                 got = run_on(KINDS[kind], make_call(pk, c, form), t, p)
                 assert_close(got, expected, dtype=cdtype, n=p.size,
-                             atol=atol_for(bound, cdtype, t, p), err_msg=f"{kind} logits={fl}")
+                             atol=atol_for(c, cdtype, t, p), err_msg=f"{kind} logits={fl}")
 
 
 # ---- 8. tf.function --------------------------------------------------------------------------------
 
 @pytest.mark.compiled
 @pytest.mark.parametrize("c", [cfg("bce", from_logits=True), cfg("cce", label_smoothing=0.1),
-                               cfg("cfce", from_logits=True), cfg("scce", ignore_class=2),
-                               cfg("kld"), cfg("poisson")], ids=str)
+                               cfg("scce", ignore_class=2), cfg("kld")], ids=str)
 def test_tf_function_with_unknown_batch_dimension(c, rng):
     """A symbolic batch size (``input_signature`` with ``None``), as in a Keras model's
     ``train_step``: traced once, every batch size (including one where every SCCE label is

@@ -299,6 +299,9 @@ def take_along_axis(x: Any, indices: Any, /, *, axis: int = -1) -> Any:
     axis = axis % x.ndim
     if indices.shape[axis] != 1:
         raise ValueError("polyloss: the MXNet adapter's take_along_axis takes one index per position")
+    if x.ndim == 1:  # pick cannot take a 0-d index: add a leading axis
+        picked = mx.npx.pick(x.reshape((1, -1)), indices.reshape((1,)), axis=1, keepdims=True)
+        return picked.reshape((1,))
     return mx.npx.pick(x, mnp.squeeze(indices, axis=axis), axis=axis, keepdims=True)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from polyloss._inputs import check_same_shape, finish, prepare, prepare_extra
 from polyloss._labels import as_index, check_class_labels
-from polyloss.backends import backend_of, device_of
+from polyloss.backends import backend_of
 from polyloss.core import classification as core
 from polyloss.reduction import NORMALIZERS, align_weight, check_choice, static_size
 
@@ -60,8 +60,7 @@ def _reduce(xp: Any, loss: Any, reduction: str, sample_weight: Any, normalizer: 
     if reduction == "batchmean":
         if batch is None:
             raise ValueError("polyloss: reduction='batchmean' needs a static batch size")
-        return total / batch if batch else xp.full((), math.nan, dtype=loss.dtype,
-                                                     device=device_of(loss))
+        return total / batch if batch else total * math.nan
     ones = xp.ones_like(loss)
     if normalizer == "count":
         size = static_size(loss)
@@ -76,9 +75,8 @@ def _reduce(xp: Any, loss: Any, reduction: str, sample_weight: Any, normalizer: 
         denom = xp.sum(w)
     fill = 0.0 if if_all_ignored == "zero" else math.nan
     if isinstance(denom, int):
-        if denom == 0:
-            return xp.full((), fill, dtype=loss.dtype, device=device_of(loss))
-        return total / denom
+        # an empty loss: the (zero) total times the fill keeps the autograd graph
+        return total * fill if denom == 0 else total / denom
     empty = denom == 0
     return xp.where(empty, fill, total / xp.where(empty, 1.0, denom))
 
@@ -531,12 +529,13 @@ def shape_variance(p: Any, var: Any) -> Any:
     v = prepare_extra(p, var, "var")
     ps, vs = tuple(p.pred.shape), tuple(v.shape)
     if vs != ps:
+        differing = [i for i, (a, b) in enumerate(zip(vs, ps, strict=False)) if a != b]
         if len(ps) >= 1 and vs == ps[:-1]:
             v = xp.expand_dims(v, axis=-1)
-        elif not (len(vs) == len(ps) and vs[-1] == 1 and vs[:-1] == ps[:-1]):
+        elif not (len(vs) == len(ps) and len(differing) == 1 and vs[differing[0]] == 1):
             raise ValueError(
                 f"polyloss: var has shape {vs}; expected pred's shape {ps}, that shape without "
-                f"its last axis {ps[:-1]}, or with a last axis of 1"
+                f"its last axis {ps[:-1]}, or that shape with one axis of size 1"
             )
     if p.backend.values_known(v) and static_size(v) and bool(xp.any(v < 0)):
         raise ValueError("polyloss: var has negative entries; a variance must be >= 0")

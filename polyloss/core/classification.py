@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from polyloss.core._helpers import softplus
+from polyloss.core._helpers import has_elements, softplus
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -22,6 +22,8 @@ def log_softmax(x: Any, axis: int, xp: Any) -> Any:
     The shift's gradient cancels exactly in the formula, so no stop-gradient is needed; a
     row that is all ``-inf`` gives NaN, as in every framework.
     """
+    if not has_elements(x):  # no shift needed, and some namespaces cannot max over nothing
+        return x - xp.log(xp.sum(xp.exp(x), axis=axis, keepdims=True))
     m = xp.max(x, axis=axis, keepdims=True)
     m = xp.where(xp.isfinite(m), m, 0.0)
     z = x - m

@@ -30,6 +30,7 @@ Deliberate differences from Keras (documented in docs/conventions.md):
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 import sys
@@ -457,6 +458,13 @@ def _categorical_crossentropy(xp, y_true, y_pred, from_logits=False, label_smoot
     y_true = _smooth_categorical(xp, y_true, label_smoothing)
     if from_logits:
         logp = cls_core.log_softmax(y_pred, axis, xp)
+        # tf.nn.softmax_cross_entropy_with_logits backpropagates softmax - y even when the
+        # targets do not sum to 1 (multi-hot, smoothing on another axis); the exact
+        # derivative is softmax·Σy - y. Add (1 - Σy)·softmax with a zero-valued term.
+        sg = backend_of(y_pred).stop_gradient
+        lse = xp.mean(y_pred - logp, axis=axis)  # every entry is logsumexp; d/dz = softmax
+        out = -xp.sum(y_true * logp, axis=axis)
+        return out + (1.0 - sg(xp.sum(y_true, axis=axis))) * (lse - sg(lse)), None
     else:
         p = y_pred / xp.sum(y_pred, axis=axis, keepdims=True)
         logp = xp.log(_clip_probability(xp, p))
@@ -472,6 +480,10 @@ def _categorical_focal_crossentropy(xp, y_true, y_pred, alpha=0.25, gamma=2.0, f
         y_pred = cls_core.softmax(y_pred, axis, xp)
     output = _clip_probability(xp, y_pred / xp.sum(y_pred, axis=axis, keepdims=True))
     cce = -y_true * xp.log(output)
+    if not isinstance(alpha, (int, float)):
+        # a per-class list: Keras makes it a float32 tensor that broadcasts on the last axis
+        alpha = xp.astype(xp.asarray(np.asarray(alpha, dtype=np.float32),
+                                     device=backend_of(y_pred).device(y_pred)), y_pred.dtype)
     focal = ((1.0 - output) ** gamma * alpha) * cce
     return xp.sum(focal, axis=axis), None
 
@@ -619,18 +631,24 @@ def _classification_loss(class_name: str, function: str, defaults: dict, doc: st
         return dict(self._fn_params)
 
     def get_config(self) -> dict:
-        return {**Loss.get_config(self), **self._fn_params}
+        params = dict(self._fn_params)
+        if class_name == "SparseCategoricalCrossentropy":
+            params.pop("axis")  # Keras leaves it out of this class's config
+        return {**Loss.get_config(self), **params}
+
+    signature = _signature(defaults, function, class_name)
+    self_param = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    __init__.__signature__ = signature.replace(
+        parameters=[self_param, *signature.parameters.values()])
 
     return type(class_name, (_FunctionLoss,), {
         "__init__": __init__, "_function": function, "_params": _params,
         "get_config": get_config, "__doc__": doc, "__module__": __name__,
-        "__signature__": _signature(defaults, function, class_name),
+        "__signature__": signature,
     })
 
 
 def _signature(defaults: dict, function: str, class_name: str) -> Any:
-    import inspect
-
     params = [inspect.Parameter(k, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=v)
               for k, v in defaults.items()]
     tail = {"reduction": "sum_over_batch_size", "name": function, "dtype": None}

@@ -482,19 +482,24 @@ def rtol(dtype: str, n: int) -> float:
     return 8 * EPS32 * max(1.0, math.log2(max(n, 1)))
 
 
+# XLA and TensorFlow flush float32 subnormals to zero: below the smallest normal number,
+# float32 results compare absolutely
+F32_TINY = float(np.finfo(np.float32).smallest_normal)
+
+
 def value_tol(case: Case, dtype: str | None = None):
     dt = dtype or case.dtype
     if dt in LOWP_EPS:  # float32 compute, one rounding to the output format (up to 1 unit)
-        return LOWP_EPS[dt] * np.abs(case.want) + rtol("float32", case.n) * case.mag + 1e-30
-    return rtol(dt, case.n) * case.mag + 1e-300
+        return LOWP_EPS[dt] * np.abs(case.want) + rtol("float32", case.n) * case.mag + F32_TINY
+    return rtol(dt, case.n) * case.mag + (F32_TINY if dt == "float32" else 1e-300)
 
 
 def grad_tol(case: Case, dtype: str):
     g, gmag, slack = expected_grad(case)
     if dtype in LOWP_EPS:
-        floor = 2.0**-24 if dtype == "float16" else 1e-30  # float16 subnormal spacing
+        floor = 2.0**-24 if dtype == "float16" else F32_TINY  # float16 subnormal spacing
         return g, LOWP_EPS[dtype] * np.abs(g) + rtol("float32", case.n) * gmag + slack + floor
-    return g, rtol(dtype, case.n) * gmag + slack + 1e-300
+    return g, rtol(dtype, case.n) * gmag + slack + (F32_TINY if dtype == "float32" else 1e-300)
 
 
 # ---- inputs --------------------------------------------------------------------------------------
@@ -545,16 +550,23 @@ def _lowp_cast(a: np.ndarray, dtype: str) -> np.ndarray:
 # ---- the specs: each builds a few cases per dtype ------------------------------------------------
 
 SPECS: dict[str, Callable[[str], list[Case]]] = {}
-GRAD_SPECS: list[str] = []
-LOWP_SPECS: list[str] = []
+CORE_SPECS: list[str] = []  # on every backend; the rest on the cheap ones (WIDE_BACKENDS)
+GRAD_SPECS: list[str] = []  # gradients on every autograd backend; the rest on torch
+LOWP_SPECS: list[str] = []  # float16 / bfloat16
+WIDE_BACKENDS = ("numpy", "torch")
 
 
-def _register(cid, builder, *, grad=False, lowp=False, **params):
+def _register(cid, builder, *, core=False, grad=False, lowp=False, **params):
+    """A spec: ``core`` ones (a covering subset: every option at least once) run on every
+    backend, the full products on NumPy and torch only, to keep the runtime in bounds (JAX
+    eager compiles every new shape, TensorFlow and MXNet pay per operation)."""
     assert cid not in SPECS, cid
     SPECS[cid] = functools.partial(builder, cid, **params)
-    if grad:
+    if core:
+        CORE_SPECS.append(cid)
+    if grad and core:
         GRAD_SPECS.append(cid)
-    if lowp:
+    if lowp and core:
         LOWP_SPECS.append(cid)
 
 
@@ -588,7 +600,7 @@ ELEM_COMBOS = [
 POS_COMBOS = [c for c in ELEM_COMBOS if c[1] != "broadcast"]  # per-position losses
 
 
-def _combos(i, combos, none_normalizer, k=2):
+def _combos(i, combos, none_normalizer, k=1):
     """A "none" call with full sample weights and k of ``combos``, cycling with i."""
     return [("none", "full", none_normalizer)] + [combos[(i * k + j) % len(combos)] for j in range(k)]
 
@@ -598,9 +610,8 @@ def _ce_spec(cid, dtype, *, i, layout, target, inp, cw, ls, ignore, combos=None,
     rng = np.random.default_rng(_seed(cid))
     C = shape[axis]
     ndt = _np_dtype(dtype)
-    int_dtype = "int32" if layout == "3d" else "int64"
     arrays = {"pred": _class_pred(rng, shape, axis, inp).astype(ndt),
-              "target": _lowp_cast(_class_target(rng, shape, axis, target, ignore, int_dtype), dtype)}
+              "target": _lowp_cast(_class_target(rng, shape, axis, target, ignore), dtype)}
     loss = "nll" if inp == "log_probs" else "cross_entropy"
     kw: dict[str, Any] = {"axis": axis}
     if loss == "cross_entropy":
@@ -624,35 +635,47 @@ def _ce_spec(cid, dtype, *, i, layout, target, inp, cw, ls, ignore, combos=None,
             for r, s, n in (combos or _combos(i, CE_COMBOS, "valid_count"))]
 
 
+_CW_LS = [(False, 0.0), (True, 0.1), (True, 0.0), (False, 0.1)]
+
+
 def _register_ce():
-    i = 0
+    i = j = 0
     for layout in ("2d", "4d", "b1", "3d"):
         for target in ("int", "prob"):
             for inp in ("logits", "probs", "log_probs"):
-                for cw in (False, True):
-                    for ls in (0.0, 0.1):
-                        ignore = None
-                        if target == "int":
-                            ignore = (None, -100, 1)[i % 3]
-                        loss = "nll" if inp == "log_probs" else "ce"
-                        cid = f"{loss}-{layout}-{target}-{inp}-cw{int(cw)}-ls{ls}-ign{ignore}"
-                        _register(cid, _ce_spec, grad=i % 3 == 0, lowp=i % 8 == 0, i=i, layout=layout,
-                                  target=target, inp=inp, cw=cw, ls=ls, ignore=ignore)
-                        i += 1
-    # every reduction x normalizer x sample-weight mode, ignore_index + class_weight + smoothing
+                # core: one (class_weight, smoothing) pair per (layout, target, input) on 2d and
+                # 4d, two on b1 (a batch of one); all four pairs on NumPy and torch
+                pick = _CW_LS[j % 4]
+                in_core = layout in ("2d", "4d") or (layout == "b1" and (target, inp) in (
+                    ("int", "logits"), ("prob", "probs")))
+                j += in_core
+                for cw, ls in _CW_LS:
+                    ignore = None
+                    if target == "int":
+                        ignore = (None, -100, 1)[i % 3]
+                    loss = "nll" if inp == "log_probs" else "ce"
+                    cid = f"{loss}-{layout}-{target}-{inp}-cw{int(cw)}-ls{ls}-ign{ignore}"
+                    core = in_core and (cw, ls) == pick
+                    _register(cid, _ce_spec, core=core, grad=core and j % 3 == 1, lowp=core and j % 5 == 1,
+                              i=j if core else i, layout=layout, target=target, inp=inp, cw=cw, ls=ls,
+                              ignore=ignore)
+                    i += 1
+    # every reduction x normalizer x sample-weight mode, with ignore_index + class_weight +
+    # smoothing, on every backend
+    combos = [("none", "full", "valid_count"), ("sum", None, "valid_count"),
+              ("batchmean", "per_sample", "valid_count"), ("mean", "full", "valid_count"),
+              ("mean", "per_sample", "count"), ("mean", None, "sum_of_weights"),
+              ("mean", "full", "sum_of_weights"), ("mean", "per_sample", "sum_of_weights")]
     for layout in ("2d", "4d"):
         for target in ("int", "prob"):
-            for sw in (None, "full", "per_sample"):
-                combos = [("none", sw, "valid_count"), ("sum", sw, "valid_count"),
-                          ("batchmean", sw, "valid_count")] + [
-                    ("mean", sw, n) for n in ("valid_count", "count", "sum_of_weights")]
-                ignore = -100 if target == "int" else None
-                cid = f"ce-reductions-{layout}-{target}-sw{sw}"
-                _register(cid, _ce_spec, grad=sw == "full", i=0, layout=layout, target=target,
-                          inp="logits", cw=True, ls=0.2, ignore=ignore, combos=combos)
+            ignore = -100 if target == "int" else None
+            cid = f"ce-reductions-{layout}-{target}"
+            _register(cid, _ce_spec, core=True, grad=(layout, target) == ("4d", "int"), i=0,
+                      layout=layout, target=target,
+                      inp="logits", cw=True, ls=0.2, ignore=ignore, combos=combos)
     # a custom clamp: p = 0 and p = 1e-3 both give -log p = 5 at log_clamp = -5
-    _register("ce-probs-clamp-5", _ce_spec, i=0, layout="2d", target="int", inp="probs", cw=False,
-              ls=0.1, ignore=None, log_clamp=-5.0)
+    _register("ce-probs-clamp-5", _ce_spec, core=True, i=0, layout="2d", target="int", inp="probs",
+              cw=False, ls=0.1, ignore=None, log_clamp=-5.0)
 
 
 def _bce_spec(cid, dtype, *, i, from_logits, pw, ls, shape):
@@ -819,77 +842,109 @@ def _register_all():
     i = 0
     for from_logits in (True, False):
         for pw in (None, "scalar", "vector"):
-            for ls in (0.0, 0.2):
-                for shape in ((6, 5), (2, 3, 4)):
-                    cid = f"bce-{'logits' if from_logits else 'probs'}-pw{pw}-ls{ls}-{len(shape)}d"
-                    _register(cid, _bce_spec, grad=i % 2 == 0, lowp=i % 6 == 0, i=i,
-                              from_logits=from_logits, pw=pw, ls=ls, shape=shape)
-                    i += 1
+            for k, (ls, shape) in enumerate(((0.0, (6, 5)), (0.2, (2, 3, 5)), (0.2, (6, 5)),
+                                             (0.0, (2, 3, 5)))):
+                core = k == i // 4 % 4  # one (smoothing, shape) per (input, pos_weight), cycling
+                cid = f"bce-{'logits' if from_logits else 'probs'}-pw{pw}-ls{ls}-{len(shape)}d"
+                _register(cid, _bce_spec, core=core, grad=core and pw is not None,
+                          lowp=core and pw == "vector", i=i,
+                          from_logits=from_logits, pw=pw, ls=ls, shape=shape)
+                i += 1
     i = 0
     for from_logits in (True, False):
-        for alpha in (None, 0.25):
-            for gamma in (2.0, 0.5, 0.0):
-                for ls in (0.0, 0.1):
-                    cid = f"focal-binary-{'logits' if from_logits else 'probs'}-a{alpha}-g{gamma}-ls{ls}"
-                    _register(cid, _focal_binary_spec, grad=i % 3 == 0, lowp=i % 8 == 0, i=i,
-                              from_logits=from_logits, alpha=alpha, gamma=gamma, ls=ls,
-                              explicit_kind=i % 2 == 0)
-                    i += 1
+        for gamma in (2.0, 0.5, 0.0):
+            for k, (alpha, ls) in enumerate(((None, 0.0), (0.25, 0.1), (0.25, 0.0), (None, 0.1))):
+                core = k == i // 4 % 4
+                cid = f"focal-binary-{'logits' if from_logits else 'probs'}-a{alpha}-g{gamma}-ls{ls}"
+                _register(cid, _focal_binary_spec, core=core, grad=core and gamma == 0.5,
+                          lowp=core and gamma == 2.0, i=i, from_logits=from_logits, alpha=alpha,
+                          gamma=gamma, ls=ls, explicit_kind=i % 2 == 0)
+                i += 1
     i = 0
     for from_logits in (True, False):
-        for target in ("int", "prob"):
-            for alpha in (None, 0.25, "vector"):
-                for layout in ("2d", "4d"):
-                    gamma, ls = (2.0, 0.0) if i % 2 == 0 else (1.5, 0.1)
-                    cid = (f"focal-cat-{'logits' if from_logits else 'probs'}-{target}-a{alpha}-{layout}"
-                           f"-g{gamma}-ls{ls}")
-                    _register(cid, _focal_cat_spec, grad=i % 3 == 0, lowp=i % 8 == 0, i=i,
-                              from_logits=from_logits, target=target, alpha=alpha, layout=layout,
-                              gamma=gamma, ls=ls)
-                    i += 1
+        for alpha in (None, 0.25, "vector"):
+            for k, (target, layout) in enumerate((("int", "2d"), ("prob", "4d"), ("prob", "2d"),
+                                                  ("int", "4d"))):
+                core = k == i // 4 % 4
+                gamma, ls = (2.0, 0.0) if i % 2 == 0 else (1.5, 0.1)
+                cid = (f"focal-cat-{'logits' if from_logits else 'probs'}-{target}-a{alpha}-{layout}"
+                       f"-g{gamma}-ls{ls}")
+                _register(cid, _focal_cat_spec, core=core, grad=core and alpha is None,
+                          lowp=core and alpha is None and from_logits, i=i, from_logits=from_logits,
+                          target=target,
+                          alpha=alpha, layout=layout, gamma=gamma, ls=ls)
+                i += 1
     i = 0
     for target in ("int", "prob"):
-        for layout in ("2d", "4d"):
-            for epsilon in (1.0, 2.5, -1.0):
-                ignore = (None, -100, 2)[i % 3] if target == "int" else None
-                ls = 0.1 if i % 2 else 0.0
+        for epsilon in (1.0, 2.5, -1.0):
+            for k, layout in enumerate(("2d", "4d")):
+                core = k == i // 2 % 2
+                ignore = (None, -100, 2)[i // 2 % 3] if target == "int" else None
+                ls = 0.1 if i // 2 % 2 else 0.0
                 cid = f"poly1-{target}-{layout}-e{epsilon}-ign{ignore}-ls{ls}"
-                _register(cid, _poly1_spec, grad=i % 2 == 0, lowp=i % 6 == 0, i=i, target=target,
-                          layout=layout, epsilon=epsilon, ignore=ignore, ls=ls)
+                _register(cid, _poly1_spec, core=core, grad=core and epsilon == 2.5,
+                          lowp=core and epsilon == 1.0, i=i,
+                          target=target, layout=layout, epsilon=epsilon, ignore=ignore, ls=ls)
                 i += 1
     i = 0
     for pred_kind in ("log_probs", "probs", "logits"):
         for log_target in (False, True):
-            for layout in ("2d", "4d"):
+            for k, layout in enumerate(("2d", "4d")):
+                core = k == i // 2 % 2
                 cid = f"kl-{pred_kind}-lt{int(log_target)}-{layout}"
-                _register(cid, _kl_spec, grad=True, lowp=i % 4 == 0, i=i, pred_kind=pred_kind,
-                          log_target=log_target, layout=layout)
+                _register(cid, _kl_spec, core=core, grad=core and (pred_kind == "probs") != log_target,
+                          lowp=core and log_target and pred_kind == "logits", i=i,
+                          pred_kind=pred_kind, log_target=log_target, layout=layout)
                 i += 1
     i = 0
     for log_input in (True, False):
         for full in (False, True):
-            for shape in ((6, 5), (2, 3, 4)):
+            for k, shape in enumerate(((6, 5), (2, 3, 5))):
+                core = k == i // 2 % 2
                 eps = 1e-3 if (not log_input and len(shape) == 3) else None
                 cid = f"poisson-log{int(log_input)}-full{int(full)}-{len(shape)}d-eps{eps}"
-                _register(cid, _poisson_spec, grad=True, lowp=i % 4 == 0, i=i, log_input=log_input,
-                          full=full, shape=shape, eps=eps)
+                _register(cid, _poisson_spec, core=core, grad=core and full,
+                          lowp=core and full and log_input, i=i,
+                          log_input=log_input, full=full, shape=shape, eps=eps)
                 i += 1
     i = 0
     for var_shape in ("same", "short", "last1"):
         for full in (False, True):
-            for eps in (None, 0.5):
-                shape = (6, 5) if i % 2 == 0 else (2, 3, 4)
+            for k, eps in enumerate((None, 0.5)):
+                core = k == i // 2 % 2
+                shape = (6, 5) if i % 2 == 0 else (2, 3, 5)
                 cid = f"gaussian-var_{var_shape}-full{int(full)}-eps{eps}-{len(shape)}d"
-                _register(cid, _gaussian_spec, grad=True, lowp=i % 4 == 0, i=i, var_shape=var_shape,
-                          full=full, eps=eps, shape=shape)
+                _register(cid, _gaussian_spec, core=core, grad=core and full,
+                          lowp=core and var_shape == "short" and not full,
+                          i=i, var_shape=var_shape, full=full, eps=eps, shape=shape)
                 i += 1
 
 
 _register_all()
 
 FLOAT_PARAMS = [pytest.param(b, dt, id=f"{b.name}-{dt}") for b in INSTALLED for dt in b.dtypes]
+F32_PARAMS = [pytest.param(b, "float32", id=f"{b.name}-float32") for b in INSTALLED]
 AUTOGRAD_PARAMS = [pytest.param(b, dt, id=f"{b.name}-{dt}") for b in AUTOGRAD
                    for dt in ("float64", "float32")]
+AUTOGRAD_F32 = [pytest.param(b, "float32", id=f"{b.name}-float32") for b in AUTOGRAD]
+
+
+def _runs_values(b, dt, sid) -> bool:
+    if b.name in WIDE_BACKENDS:
+        return True
+    if sid not in CORE_SPECS:
+        return False
+    # JAX compiles every new (operation, shape, dtype) in eager mode (~1 s per loss and shape):
+    # float64 on a third of the core specs there
+    return not (b.name == "jax" and dt == "float64" and CORE_SPECS.index(sid) % 3)
+
+
+VALUE_PARAMS = [pytest.param(b, dt, sid, id=f"{b.name}-{dt}-{sid}") for sid in SPECS for b in INSTALLED
+                for dt in b.dtypes if _runs_values(b, dt, sid)]
+# (JAX eager differentiation compiles every new loss structure, ~1 s each: float32 only there)
+GRAD_PARAMS = [pytest.param(b, dt, sid, id=f"{b.name}-{dt}-{sid}") for sid in SPECS for b in AUTOGRAD
+               for dt in ("float64", "float32") if (sid in GRAD_SPECS or b.name == "torch")
+               and not (b.name == "jax" and dt == "float64")]
 LOWP_PARAMS = [pytest.param(b, dt, id=f"{b.name}-{dt}") for dt, names in LOWP_BACKENDS.items()
                for b in INSTALLED if b.name in names]
 LOWP_AUTOGRAD_PARAMS = [p for p in LOWP_PARAMS if p.values[0].differentiable]
@@ -997,8 +1052,7 @@ def test_specs_exercise_what_they_claim():
 
 # ---- values: every loss x every installed backend x float32/float64 ----------------------------
 
-@pytest.mark.parametrize("spec_id", list(SPECS))
-@pytest.mark.parametrize(("backend", "dtype"), FLOAT_PARAMS)
+@pytest.mark.parametrize(("backend", "dtype", "spec_id"), VALUE_PARAMS)
 def test_matches_oracle(backend, dtype, spec_id):
     backend.setup()
     for case in cases(spec_id, dtype):
@@ -1007,7 +1061,7 @@ def test_matches_oracle(backend, dtype, spec_id):
         _check(backend, case, out, like, got)
 
 
-@pytest.mark.parametrize(("backend", "dtype"), FLOAT_PARAMS)
+@pytest.mark.parametrize(("backend", "dtype"), F32_PARAMS)
 def test_one_hot_targets_equal_class_indices(backend, dtype):
     # a one-hot probability target is the same distribution as its class index, so every
     # option (class_weight, label_smoothing, each normalizer) must give the same loss
@@ -1033,6 +1087,22 @@ def test_one_hot_targets_equal_class_indices(backend, dtype):
                     b = backend.to_numpy(fn(Z, Q, **k)).astype(np.float64)
                     what = f"{loss} {sorted(kw)} ls={ls} {normalizer} {reduction}: one-hot vs index"
                     assert_close(b, a, rtol(dtype, z.size) * 4 * np.abs(a) + 1e-300, what)
+
+
+@pytest.mark.parametrize("label_dtype", ["int32", "uint8"])
+@pytest.mark.parametrize("backend", [pytest.param(b, id=b.name) for b in INSTALLED])
+def test_label_dtypes(backend, label_dtype):
+    # class indices of any integer dtype mean the same as int64 ones
+    rng = np.random.default_rng(13)
+    z = backend.asarray(rng.standard_normal((6, 5)))
+    z4 = backend.asarray(rng.standard_normal((2, 5, 2, 3)))
+    t = np.array([0, 4, 2, 1, 3, 2])
+    t4 = rng.integers(0, 5, (2, 2, 3))
+    for name, fn in _label_calls():
+        for pred, labels, kw in ((z, t, {}), (z4, t4, {"axis": 1})):
+            want = backend.to_numpy(fn(pred, backend.asarray(labels.astype(np.int64)), **kw))
+            got = backend.to_numpy(fn(pred, backend.asarray(labels.astype(label_dtype)), **kw))
+            np.testing.assert_array_equal(got, want, err_msg=f"{name} {label_dtype} {kw}")
 
 
 # ---- float16 / bfloat16: computed in float32, returned in the input dtype ----------------------
@@ -1091,7 +1161,10 @@ def test_low_precision_matches_oracle(backend, dtype, spec_id):
         assert_close(got, case.want, value_tol(case, dtype), what)
 
 
-@pytest.mark.parametrize("spec_id", [s for s in LOWP_SPECS if s in GRAD_SPECS])
+LOWP_GRAD_SPECS = [s for s in LOWP_SPECS if s in GRAD_SPECS and not s.startswith("bce-probs")]
+
+
+@pytest.mark.parametrize("spec_id", LOWP_GRAD_SPECS)
 @pytest.mark.parametrize(("backend", "dtype"), LOWP_AUTOGRAD_PARAMS)
 def test_low_precision_grads(backend, dtype, spec_id):
     backend.setup()
@@ -1106,8 +1179,7 @@ def test_low_precision_grads(backend, dtype, spec_id):
 
 # ---- gradients -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("spec_id", GRAD_SPECS)
-@pytest.mark.parametrize(("backend", "dtype"), AUTOGRAD_PARAMS)
+@pytest.mark.parametrize(("backend", "dtype", "spec_id"), GRAD_PARAMS)
 def test_grad_matches_oracle(backend, dtype, spec_id):
     backend.setup()
     for case in cases(spec_id, dtype):
@@ -1123,13 +1195,9 @@ def test_central_differences_confirm_the_analytic_gradients():
     # the analytic derivatives written into the oracles, against central differences of the
     # oracles' values (at an exactly-zero probability the difference quotient is undefined)
     checked = 0
-    for cid in ("ce-2d-int-logits-cw0-ls0.1-ign-100", "ce-4d-prob-probs-cw1-ls0.1-ignNone",
-                "ce-b1-int-probs-cw0-ls0.1-ign1", "nll-2d-int-log_probs-cw1-ls0.1-ign1",
-                "ce-reductions-4d-int-swper_sample", "poly1-int-4d-e2.5-ign-100-ls0.0",
-                "poly1-prob-2d-e-1.0-ignNone-ls0.0", "bce-probs-pwvector-ls0.2-2d",
-                "bce-logits-pwscalar-ls0.2-3d", "kl-logits-lt1-4d", "kl-probs-lt0-2d",
-                "kl-log_probs-lt0-4d", "poisson-log0-full1-3d-eps0.001", "poisson-log1-full1-2d-epsNone",
-                "gaussian-var_short-full1-eps0.5-3d"):
+    for cid in GRAD_SPECS:
+        if cid.startswith("focal"):  # their expected gradients are these differences already
+            continue
         for case in cases(cid, "float64"):
             assert case.grad is not None, cid
             skip = (case.arrays["pred"] == 0) if "probs" in cid else None
@@ -1138,11 +1206,11 @@ def test_central_differences_confirm_the_analytic_gradients():
             scale = np.max(np.abs(want), initial=0.0)
             assert_close(fd, want, 1e-6 * scale + 1e-6 * np.abs(want), f"central differences of {cid}")
             checked += 1
-    assert checked >= 40
+    assert checked >= 60
 
 
 @pytest.mark.parametrize("loss", ["cross_entropy", "nll", "poly1_cross_entropy"])
-@pytest.mark.parametrize(("backend", "dtype"), AUTOGRAD_PARAMS)
+@pytest.mark.parametrize(("backend", "dtype"), AUTOGRAD_F32)
 def test_all_ignored_gradient_is_zero(backend, dtype, loss):
     # the "zero" policy's 0/0 guard must not leak NaN into the backward pass
     rng = np.random.default_rng(5)
@@ -1161,7 +1229,7 @@ def test_all_ignored_gradient_is_zero(backend, dtype, loss):
 # ---- reductions at the edges: all ignored, empty batch, batch of one ---------------------------
 
 @pytest.mark.parametrize("loss", ["cross_entropy", "nll", "poly1_cross_entropy"])
-@pytest.mark.parametrize(("backend", "dtype"), FLOAT_PARAMS)
+@pytest.mark.parametrize(("backend", "dtype"), F32_PARAMS)
 def test_all_ignored(backend, dtype, loss):
     rng = np.random.default_rng(6)
     fn = getattr(polyloss, loss)
@@ -1207,7 +1275,7 @@ _EMPTY = [  # (name, loss, arrays (shape, kind), keywords, shape of the "none" o
 ]
 
 
-@pytest.mark.parametrize(("backend", "dtype"), FLOAT_PARAMS)
+@pytest.mark.parametrize(("backend", "dtype"), F32_PARAMS)
 def test_empty_batch(backend, dtype):
     # none: an empty array; sum: 0; mean: NaN (0/0) for losses without ignore_index, and the
     # if_all_ignored policy for those with it (an empty batch has no valid position)
@@ -1237,7 +1305,7 @@ def test_batch_of_one_is_covered():
 
 # ---- named options by hand -----------------------------------------------------------------------
 
-@pytest.mark.parametrize(("backend", "dtype"), FLOAT_PARAMS)
+@pytest.mark.parametrize(("backend", "dtype"), F32_PARAMS)
 def test_bce_log_clamp_options(backend, dtype):
     # p = 0 and p = 1 against y = 1 and y = 0: the clamped log gives exactly -log_clamp
     p = np.array([0.0, 1.0, 1e-3, 0.5]).astype(dtype)
@@ -1257,7 +1325,7 @@ def test_bce_log_clamp_options(backend, dtype):
     np.testing.assert_array_equal(got, np.array([100.0, 100.0], dtype))
 
 
-@pytest.mark.parametrize(("backend", "dtype"), FLOAT_PARAMS)
+@pytest.mark.parametrize(("backend", "dtype"), F32_PARAMS)
 def test_kl_zero_targets_contribute_exactly_zero(backend, dtype):
     # p = 0 against q = 0, q = 0.5, q = 1 and a log-probability of -inf: each term is 0
     target = np.array([[0.0, 1.0, 0.0], [0.5, 0.0, 0.5]]).astype(dtype)
@@ -1277,7 +1345,7 @@ def test_kl_zero_targets_contribute_exactly_zero(backend, dtype):
     np.testing.assert_array_equal(got, np.zeros(2, dtype), err_msg="log_target with -inf")
 
 
-@pytest.mark.parametrize(("backend", "dtype"), AUTOGRAD_PARAMS)
+@pytest.mark.parametrize(("backend", "dtype"), AUTOGRAD_F32)
 def test_kl_zero_targets_have_zero_gradient(backend, dtype):
     # d/dq of a term with p = 0 is 0, also where q = 0 (probs) or log q = -inf is not used
     target = np.array([[0.0, 1.0, 0.0], [0.5, 0.0, 0.5]]).astype(dtype)
@@ -1344,6 +1412,7 @@ def _extreme_cases(dtype) -> list[tuple[str, Case]]:
 
 
 _EXTREME_IDS = [name for name, _ in _extreme_cases("float64")]
+_EXTREME_GRAD_IDS = [name for name in _EXTREME_IDS if name.endswith("-mean")]
 
 
 @functools.cache
@@ -1377,7 +1446,7 @@ def test_extreme_logits_values(backend, dtype, name):
     assert_close(got, case.want, value_tol(case, dtype), what)
 
 
-@pytest.mark.parametrize("name", _EXTREME_IDS)
+@pytest.mark.parametrize("name", _EXTREME_GRAD_IDS)
 @pytest.mark.parametrize(("backend", "dtype"), _EXTREME_GRAD_PARAMS)
 def test_extreme_logits_grads(backend, dtype, name):
     backend.setup()
@@ -1433,19 +1502,18 @@ def test_probabilities_at_zero_and_one(backend, dtype):
 
 # ---- compiled: jax.jit, tf.function, torch.compile equal eager and the oracle ---------------------
 
-BUNDLES = {
-    "ce": ["ce-reductions-2d-int-swfull", "ce-4d-prob-logits-cw1-ls0.1-ignNone",
-           "ce-2d-int-probs-cw1-ls0.1-ign-100", "nll-4d-int-log_probs-cw1-ls0.1-ign1"],
-    "bce-focal": ["bce-logits-pwvector-ls0.2-2d", "bce-probs-pwscalar-ls0.0-3d",
-                  "focal-binary-logits-a0.25-g2.0-ls0.1", "focal-cat-logits-int-avector-4d-g1.5-ls0.1"],
-    "poly-kl-poisson-gaussian": ["poly1-int-4d-e2.5-ign-100-ls0.0", "kl-logits-lt0-2d", "kl-log_probs-lt1-4d",
-                                 "poisson-log0-full1-2d-epsNone", "gaussian-var_short-full1-eps0.5-3d"],
-}
+# one call of every loss and input kind, traced once per backend: (spec, which of its cases)
+BUNDLE = [("ce-reductions-4d-int", 6), ("ce-2d-prob-logits-cw0-ls0.1-ignNone", 1),
+          ("ce-2d-int-probs-cw1-ls0.1-ign1", 0), ("nll-4d-int-log_probs-cw0-ls0.0-ign1", 1),
+          ("poly1-int-4d-e2.5-ign-100-ls0.1", 1), ("focal-cat-logits-prob-avector-2d-g2.0-ls0.0", 1),
+          ("bce-logits-pwvector-ls0.2-2d", 1), ("bce-probs-pwscalar-ls0.0-2d", 0),
+          ("focal-binary-logits-a0.25-g0.5-ls0.1", 1), ("kl-logits-lt0-2d", 1), ("kl-log_probs-lt1-4d", 0),
+          ("poisson-log0-full1-3d-eps0.001", 1), ("gaussian-var_short-full1-eps0.5-3d", 1)]
 
 
-def _bundle(name, dtype):
-    """All cases of a bundle as one function of all their arrays, returning one flat vector."""
-    cs = [c for sid in BUNDLES[name] for c in cases(sid, dtype)]
+def _bundle(dtype):
+    """The bundle's cases as one function of all their arrays, returning one flat vector."""
+    cs = [cases(sid, dtype)[k] for sid, k in BUNDLE]
     counts = [len(c.arrays) for c in cs]
 
     def fn(*xs):
@@ -1461,15 +1529,14 @@ def _bundle(name, dtype):
 
 
 @pytest.mark.compiled
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("bundle", list(BUNDLES))
-def test_compiled_equals_eager_and_oracle(compiled_backend, bundle, dtype):
+@pytest.mark.parametrize("dtype", ["float32"])
+def test_compiled_equals_eager_and_oracle(compiled_backend, dtype):
     b = compiled_backend
     if b.name == "torch":
         import torch
 
         torch._dynamo.reset()
-    cs, fn, arrays = _bundle(bundle, dtype)
+    cs, fn, arrays = _bundle(dtype)
     got = b.run_compiled(fn, arrays)
     eager = b.to_numpy(fn(*[b.asarray(a) for a in arrays]))
     assert got.dtype == np.dtype(dtype) and eager.dtype == np.dtype(dtype)
@@ -1490,8 +1557,8 @@ def test_jax_grad_under_jit_equals_oracle():
     import jax
     import jax.numpy as jnp
 
-    for sid in ("ce-reductions-4d-int-swfull", "poly1-int-4d-e2.5-ign-100-ls0.0", "kl-logits-lt1-4d"):
-        for case in cases(sid, "float64"):
+    for sid, k in (("ce-reductions-4d-int", 7), ("kl-logits-lt1-4d", 1)):
+        for case in cases(sid, "float64")[k:k + 1]:
             xs = [jnp.asarray(a) for a in case.arrays.values()]
             g = jax.jit(jax.grad(lambda p, *r, _c=case: jnp.sum(_c(p, *r))))(*xs)
             want, tol = grad_tol(case, "float64")

@@ -163,7 +163,8 @@ def make_inputs(c: Cfg, case: str, dtype: str, rng: np.random.Generator,
       normalised (Keras renormalises CCE and, through its log-softmax, SCCE).
     - ``3d``: ``(B, T, C)`` (``axis=-1``) or ``(B, C, T)`` (``axis=1``).
     - ``extreme``: logits of +-100, or probabilities exactly 0 and 1 (one-hot predictions,
-      right and wrong), KL's y_pred also above 1 (clipped to 1), Poisson's y_pred 0.
+      right and wrong), KL's y_true and y_pred also above 1 (clipped to 1), Poisson's y_pred
+      and y_true 0.
     - ``saturate``: logits of +-1e4, or probabilities on and beyond the clip bounds
       (1e-9, 1e-7, 1 - 1e-7, 1 - 1e-9).
     - ``equal``: all-equal logits (or probabilities) along the class axis.
@@ -226,8 +227,10 @@ def make_inputs(c: Cfg, case: str, dtype: str, rng: np.random.Generator,
             if fam in ("binary", "kld"):
                 choices = [0.0, 1.0, 1.5] if fam == "kld" else [0.0, 1.0]
                 p = np.where(rng.random(shape) < 0.6, rng.choice(choices, size=shape), p)
-                if fam == "kld":
-                    t = np.where(rng.random(shape) < 0.2, 1.0, t)
+                if fam == "kld":  # above 1 in every other sample, for certain
+                    t = np.where(rng.random(shape) < 0.3, rng.choice([0.0, 1.0, 1.5], size=shape), t)
+                    t.reshape(-1, C)[::2, -1] = 1.5
+                    p.reshape(-1, C)[1::2, 0] = 1.5
             else:  # one-hot predictions for half of the samples, zeros sprinkled elsewhere
                 onehot = np.eye(C)[rng.integers(0, C, size=lead)]
                 p = np.where(rng.random(lead + (1,)) < 0.5, onehot, p)

@@ -37,11 +37,10 @@ def check_class_labels(
 
 
 def as_index(backend: Backend, labels: Any) -> Any:
-    """Labels in an integer dtype for indexing (floating labels are cast)."""
+    """Labels as int64 for indexing (torch's gather and TensorFlow's take only int64/int32
+    indices; floating, unsigned and narrow integer labels are cast)."""
     xp = backend.xp
-    if backend.is_floating(labels.dtype) or labels.dtype == getattr(xp, "bool", None):
-        return xp.astype(labels, xp.int64)
-    return labels
+    return labels if labels.dtype == xp.int64 else xp.astype(labels, xp.int64)
 
 
 def is_integer_labels(backend: Backend, target: Any) -> bool:

@@ -12,6 +12,12 @@ the analytic derivative of that formula or, for focal, from central differences 
 oracle. Inputs are made in NumPy, cast to the test dtype in NumPy (bfloat16 through
 ml_dtypes) and moved with ``backend.asarray``; the oracle sees the same cast values.
 
+Matrix: each spec is one set of options and a few reductions. The full products of options
+run on NumPy and torch; a covering subset (``CORE_SPECS``: every option, reduction,
+normalizer and sample-weight form at least once per loss) runs on every backend, and its
+``GRAD_SPECS`` on every autograd backend, to keep the file near 90 s (JAX eager compiles
+every new loss structure, TensorFlow and MXNet pay per operation).
+
 Tolerances: float64 1e-12 and float32 8 eps max(1, log2 n) (n = elements of pred), both
 relative to the size of the terms each formula is computed from (``mag``: e.g. |z_c| and
 |logsumexp z| for log-softmax, which cancel), so a tiny loss made of large terms is judged by
@@ -319,7 +325,8 @@ def poisson_hand(pred, target, *, log_input=True, full=False, eps=1e-8) -> Per:
 
 def gaussian_hand(pred, target, var, *, full=False, eps=1e-6) -> Per:
     """(log v + (x - y)^2 / v) / 2 with v = max(var, eps), + log(2 pi) / 2 if full; var of
-    pred's shape, or without its last dim, or with last dim 1. d/dx = (x - y) / v."""
+    pred's shape, or without its last dim, or with one axis of size 1 (torch 2.13's rule),
+    broadcast. d/dx = (x - y) / v."""
     x, y, v = _f64(pred), _f64(target), _f64(var)
     if v.ndim == x.ndim - 1:
         v = v[..., None]
@@ -409,9 +416,8 @@ class Case:
         return int(self.arrays["pred"].size)
 
     def what(self, backend_name="", dtype="") -> str:
-        kw = {k: v for k, v in self.kw.items()}
-        extra = [k for k in list(self.arrays)[self.npos:]]
-        return f"{self.loss}[{self.id}] {kw} arrays={extra} on {backend_name} {dtype}"
+        extra = list(self.arrays)[self.npos:]
+        return f"{self.loss}[{self.id}] {self.kw} arrays={extra} on {backend_name} {dtype}"
 
 
 def make_case(cid, loss, arrays, npos, kw, dtype, per_fn, *, reduction, sw_mode, normalizer,
@@ -457,7 +463,7 @@ def fd_grad(case: Case, skip=None) -> np.ndarray:
     for i in np.ndindex(p.shape):
         if skip is not None and skip[i]:
             continue
-        h = 1e-6 * max(1.0, abs(p[i]))
+        h = 1e-6 * max(1e-2, abs(p[i]))  # relative: small probabilities need small steps
         up, down = p.copy(), p.copy()
         up[i] += h
         down[i] -= h
@@ -561,6 +567,9 @@ def _register(cid, builder, *, core=False, grad=False, lowp=False, **params):
     backend, the full products on NumPy and torch only, to keep the runtime in bounds (JAX
     eager compiles every new shape, TensorFlow and MXNet pay per operation)."""
     assert cid not in SPECS, cid
+    if core:  # the core specs of one loss cycle through its reduction combos in turn
+        family = "-".join(cid.split("-")[:2]) if cid.startswith("focal") else cid.split("-")[0]
+        params["i"] = sum(1 for c in CORE_SPECS if c.startswith(family + "-"))
     SPECS[cid] = functools.partial(builder, cid, **params)
     if core:
         CORE_SPECS.append(cid)
@@ -587,17 +596,28 @@ CE_COMBOS = [  # (reduction, sample weight, normalizer)
     ("sum", None, "valid_count"),
     ("mean", None, "count"),
 ]
+# every reduction, normalizer and sample-weight form (full, per-sample prefix, broadcast,
+# none), cycled over the specs of each loss together with a "none" call with full weights
 ELEM_COMBOS = [
     ("mean", None, "count"),
     ("mean", "full", "sum_of_weights"),
     ("sum", "per_sample", "count"),
-    ("batchmean", None, "count"),
-    ("mean", "broadcast", "count"),
+    ("batchmean", "broadcast", "count"),
     ("mean", "per_sample", "sum_of_weights"),
-    ("batchmean", "full", "count"),
-    ("sum", None, "count"),
 ]
-POS_COMBOS = [c for c in ELEM_COMBOS if c[1] != "broadcast"]  # per-position losses
+POS_COMBOS = [  # per-position losses (class axis removed)
+    ("mean", None, "count"),
+    ("mean", "full", "sum_of_weights"),
+    ("sum", "per_sample", "count"),
+    ("batchmean", "per_sample", "count"),
+]
+POLY_COMBOS = [
+    ("mean", None, "valid_count"),
+    ("mean", "per_sample", "sum_of_weights"),
+    ("sum", "full", "valid_count"),
+    ("batchmean", None, "valid_count"),
+    ("mean", "full", "count"),
+]
 
 
 def _combos(i, combos, none_normalizer, k=1):
@@ -673,6 +693,10 @@ def _register_ce():
             _register(cid, _ce_spec, core=True, grad=(layout, target) == ("4d", "int"), i=0,
                       layout=layout, target=target,
                       inp="logits", cw=True, ls=0.2, ignore=ignore, combos=combos)
+    nll_combos = [("none", "full", "valid_count"), ("batchmean", "per_sample", "valid_count"),
+                  ("mean", None, "sum_of_weights"), ("mean", "full", "count")]
+    _register("nll-reductions-4d-int", _ce_spec, core=True, i=0, layout="4d", target="int",
+              inp="log_probs", cw=True, ls=0.1, ignore=-100, combos=nll_combos)
     # a custom clamp: p = 0 and p = 1e-3 both give -log p = 5 at log_clamp = -5
     _register("ce-probs-clamp-5", _ce_spec, core=True, i=0, layout="2d", target="int", inp="probs",
               cw=False, ls=0.1, ignore=None, log_clamp=-5.0)
@@ -767,7 +791,7 @@ def _poly1_spec(cid, dtype, *, i, target, layout, epsilon, ignore, ls):
 
     return [make_case(cid, "poly1_cross_entropy", arrays, 2, kw, dtype, per_fn, reduction=r, sw_mode=s,
                       normalizer=n, policy="zero", class_axis=axis)
-            for r, s, n in _combos(i, CE_COMBOS, "valid_count")]
+            for r, s, n in _combos(i, POLY_COMBOS, "valid_count")]
 
 
 def _kl_spec(cid, dtype, *, i, pred_kind, log_target, layout):
@@ -784,7 +808,8 @@ def _kl_spec(cid, dtype, *, i, pred_kind, log_target, layout):
         pred = -rng.uniform(0.05, 4.0, shape)
     else:
         pred = _softmax_np(z, axis)
-        pred.flat[::14] = 0.0  # q = 0 where p = 0 too: the term is still exactly 0
+        if not log_target:
+            pred.flat[::14] = 0.0  # q = 0 where p = 0 too: the term is still exactly 0
     target = np.log(p) if log_target else p
     arrays = {"pred": pred.astype(ndt), "target": target.astype(ndt)}
     kw: dict[str, Any] = {"pred_kind": pred_kind, "log_target": log_target, "axis": axis}
@@ -823,7 +848,8 @@ def _gaussian_spec(cid, dtype, *, i, var_shape, full, eps, shape):
     rng = np.random.default_rng(_seed(cid))
     ndt = _np_dtype(dtype)
     x, y = rng.standard_normal(shape), rng.standard_normal(shape)
-    vshape = {"same": shape, "short": shape[:-1], "last1": shape[:-1] + (1,)}[var_shape]
+    vshape = {"same": shape, "short": shape[:-1], "last1": shape[:-1] + (1,),
+              "first1": (1,) + shape[1:]}[var_shape]
     v = rng.uniform(0.2, 2.0, vshape)
     arrays = {"pred": x.astype(ndt), "target": y.astype(ndt), "var": v.astype(ndt)}
     kw: dict[str, Any] = {"full": full}
@@ -908,7 +934,7 @@ def _register_all():
                           log_input=log_input, full=full, shape=shape, eps=eps)
                 i += 1
     i = 0
-    for var_shape in ("same", "short", "last1"):
+    for var_shape in ("same", "short", "last1", "first1"):
         for full in (False, True):
             for k, eps in enumerate((None, 0.5)):
                 core = k == i // 2 % 2
@@ -935,8 +961,8 @@ def _runs_values(b, dt, sid) -> bool:
     if sid not in CORE_SPECS:
         return False
     # JAX compiles every new (operation, shape, dtype) in eager mode (~1 s per loss and shape):
-    # float64 on a third of the core specs there
-    return not (b.name == "jax" and dt == "float64" and CORE_SPECS.index(sid) % 3)
+    # float64 on a quarter of the core specs there
+    return not (b.name == "jax" and dt == "float64" and CORE_SPECS.index(sid) % 4)
 
 
 VALUE_PARAMS = [pytest.param(b, dt, sid, id=f"{b.name}-{dt}-{sid}") for sid in SPECS for b in INSTALLED
@@ -948,6 +974,10 @@ GRAD_PARAMS = [pytest.param(b, dt, sid, id=f"{b.name}-{dt}-{sid}") for sid in SP
 LOWP_PARAMS = [pytest.param(b, dt, id=f"{b.name}-{dt}") for dt, names in LOWP_BACKENDS.items()
                for b in INSTALLED if b.name in names]
 LOWP_AUTOGRAD_PARAMS = [p for p in LOWP_PARAMS if p.values[0].differentiable]
+# bfloat16 gradients and extreme inputs on torch; JAX's (compiled per dtype) in float16
+LOWP_AUTOGRAD_LEAN = [p for p in LOWP_AUTOGRAD_PARAMS
+                      if p.values[0].name != "jax" or p.values[1] == "float16"]
+LOWP_LEAN = [p for p in LOWP_PARAMS if p.values[0].name != "jax" or p.values[1] == "float16"]
 
 
 def _run(backend, case: Case):
@@ -1165,7 +1195,7 @@ LOWP_GRAD_SPECS = [s for s in LOWP_SPECS if s in GRAD_SPECS and not s.startswith
 
 
 @pytest.mark.parametrize("spec_id", LOWP_GRAD_SPECS)
-@pytest.mark.parametrize(("backend", "dtype"), LOWP_AUTOGRAD_PARAMS)
+@pytest.mark.parametrize(("backend", "dtype"), LOWP_AUTOGRAD_LEAN)
 def test_low_precision_grads(backend, dtype, spec_id):
     backend.setup()
     for case in cases(spec_id, dtype):
@@ -1206,7 +1236,7 @@ def test_central_differences_confirm_the_analytic_gradients():
             scale = np.max(np.abs(want), initial=0.0)
             assert_close(fd, want, 1e-6 * scale + 1e-6 * np.abs(want), f"central differences of {cid}")
             checked += 1
-    assert checked >= 60
+    assert checked >= 40
 
 
 @pytest.mark.parametrize("loss", ["cross_entropy", "nll", "poly1_cross_entropy"])
@@ -1428,9 +1458,9 @@ def test_extreme_oracle_by_hand():
                                atol=4 * EPS["float64"] * 1e4)
 
 
-_EXTREME_VALUE_PARAMS = [pytest.param(b, "float32", id=f"{b.name}-float32") for b in INSTALLED] + LOWP_PARAMS
+_EXTREME_VALUE_PARAMS = [pytest.param(b, "float32", id=f"{b.name}-float32") for b in INSTALLED] + LOWP_LEAN
 _EXTREME_GRAD_PARAMS = [pytest.param(b, "float32", id=f"{b.name}-float32") for b in AUTOGRAD] + \
-    LOWP_AUTOGRAD_PARAMS
+    LOWP_AUTOGRAD_LEAN
 
 
 @pytest.mark.parametrize("name", _EXTREME_IDS)
@@ -1504,10 +1534,9 @@ def test_probabilities_at_zero_and_one(backend, dtype):
 
 # one call of every loss and input kind, traced once per backend: (spec, which of its cases)
 BUNDLE = [("ce-reductions-4d-int", 6), ("ce-2d-prob-logits-cw0-ls0.1-ignNone", 1),
-          ("ce-2d-int-probs-cw1-ls0.1-ign1", 0), ("nll-4d-int-log_probs-cw0-ls0.0-ign1", 1),
-          ("poly1-int-4d-e2.5-ign-100-ls0.1", 1), ("focal-cat-logits-prob-avector-2d-g2.0-ls0.0", 1),
-          ("bce-logits-pwvector-ls0.2-2d", 1), ("bce-probs-pwscalar-ls0.0-2d", 0),
-          ("focal-binary-logits-a0.25-g0.5-ls0.1", 1), ("kl-logits-lt0-2d", 1), ("kl-log_probs-lt1-4d", 0),
+          ("nll-4d-int-log_probs-cw0-ls0.0-ign1", 1), ("poly1-int-4d-e2.5-ign-100-ls0.1", 1),
+          ("focal-cat-logits-prob-avector-2d-g2.0-ls0.0", 1), ("bce-probs-pwscalar-ls0.0-2d", 0),
+          ("focal-binary-logits-a0.25-g0.5-ls0.1", 1), ("kl-log_probs-lt1-4d", 0),
           ("poisson-log0-full1-3d-eps0.001", 1), ("gaussian-var_short-full1-eps0.5-3d", 1)]
 
 
@@ -1724,7 +1753,8 @@ def test_wrong_length_weights(backend):
 def test_gaussian_var_of_the_wrong_shape(backend):
     backend.setup()
     x = backend.asarray(np.zeros((4, 3)))
-    for vshape in ((3,), (4, 2), (1, 3), (4, 3, 1), (2,)):
+    # accepted: (4, 3), (4,), and one axis of size 1: (4, 1) or (1, 3) (see the specs)
+    for vshape in ((3,), (4, 2), (1, 1), (4, 3, 1), (2,), (1, 4, 3)):
         with pytest.raises(ValueError, match="var"):
             polyloss.gaussian_nll(x, x, backend.asarray(np.ones(vshape)))
 

@@ -242,9 +242,9 @@ def _categorical(
                 raise ValueError("polyloss: ignore_index applies to class-index targets, not to "
                                  "probability targets")
             check_same_shape(p.pred, p.target, names[:2])
+            if p.target.dtype != p.pred.dtype:
+                p = p._replace(target=xp.astype(p.target, p.pred.dtype))
             q = p.target
-            if q.dtype != p.pred.dtype:
-                q = xp.astype(q, p.pred.dtype)
             if eps:
                 q = q * (1.0 - eps) + eps / num_classes
             # a zero target mass contributes exactly 0, also against a -inf log-probability
@@ -253,7 +253,9 @@ def _categorical(
             if loss_kind == "poly1":
                 loss = loss + poly_epsilon * (1.0 - xp.sum(q * prob, axis=axis))
             counted = None
-            position_weight = None if cw is None else xp.sum(cw * q, axis=axis)
+            # the weight of a position comes from the unsmoothed target, so that a one-hot
+            # target weighs what its class index does
+            position_weight = None if cw is None else xp.sum(cw * p.target, axis=axis)
         out = _reduce(xp, loss, reduction, p.weight, normalizer, batch=_batch_size(p.pred),
                       counted=counted, position_weight=position_weight,
                       if_all_ignored=if_all_ignored)
@@ -327,7 +329,7 @@ def cross_entropy(
     denominator. ``"mean"`` divides ``Σ sample_weight·loss`` by the number of counted
     positions (``normalizer="valid_count"``), of all positions (``"count"``) or by their summed
     weights ``Σ sample_weight·w_y`` (``"sum_of_weights"``: torch's weighted mean; for
-    probability targets the weight of a position is ``Σ_c w_c·t'_c``). If no position counts,
+    probability targets the weight of a position is ``Σ_c w_c·t_c``, before smoothing). If no position counts,
     the mean is 0 (``if_all_ignored="zero"``, Keras's choice; the gradient is 0) or NaN
     (``"nan"``, torch's 0/0).
 
@@ -459,7 +461,8 @@ def kl_div(
         if pred_kind == "logits":
             log_q = core.log_softmax(p.pred, axis, xp)
         elif pred_kind == "probs":
-            log_q = core.clamped_log(p.pred, None, xp)
+            # q only matters where p > 0: log a safe value elsewhere (no 0·inf gradient)
+            log_q = xp.log(xp.where(p.target != 0, p.pred, 1.0))
         else:
             log_q = p.pred
         if log_target:
@@ -504,7 +507,8 @@ def gaussian_nll(
     ``v = max(var, eps)`` (+ ``½·log 2π`` with ``full=True``).
 
     ``var`` has ``pred``'s shape, or that shape without its last axis (one variance per
-    sample), or a last axis of 1. A negative variance is a ``ValueError`` (eager calls).
+    sample), or that shape with one axis of size 1 (shared along it). A negative variance
+    is a ``ValueError`` (eager calls).
     Unlike torch, the clamp has a zero gradient below ``eps``.
 
     Equivalent: ``torch.nn.GaussianNLLLoss`` (whose clamp passes the gradient through).

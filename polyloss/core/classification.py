@@ -119,7 +119,10 @@ def focal_factor(p_t: Any, gamma: float, xp: Any) -> Any:
     """``(1 - p_t)^γ``; ``γ = 0`` is exactly 1 (also where ``p_t = 1``)."""
     if gamma == 0:
         return xp.ones_like(p_t)
-    return (1.0 - p_t) ** gamma
+    b = 1.0 - p_t
+    positive = b > 0
+    # the power of a safe base where b = 0: for γ < 1 its derivative there is infinite
+    return xp.where(positive, xp.where(positive, b, 1.0) ** gamma, 0.0)
 
 
 def xlogy(x: Any, y: Any, xp: Any) -> Any:

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from polyloss._inputs import check_same_shape, finish, prepare
-from polyloss._labels import check_class_labels
+from polyloss._labels import as_index, check_class_labels
 from polyloss.backends import backend_of
 from polyloss.core import classification as cls_core
 from polyloss.core import regression as core
@@ -111,12 +111,12 @@ def _require_floating(backend: Any, x: Any, name: str) -> None:
 
 
 def _pair(logits: Any, labels: Any, names: tuple, where: Any = None, *, same_shape: bool = True,
-          integer_labels: bool = False):
+          integer_labels: bool = False, labels_take_logits_dtype: bool = False):
     backend = backend_of(logits, labels, where, names=names + ("where",))
-    if backend.to_xp is not None:
-        logits = backend.to_xp(logits)
-    _require_floating(backend, logits, names[0])
-    p = prepare(logits, labels, names=names + ("weights",), integer_target=integer_labels)
+    _require_floating(backend, backend.to_xp(logits) if backend.to_xp is not None else logits,
+                      names[0])
+    p = prepare(logits, labels, names=names + ("weights",), integer_target=integer_labels,
+                target_takes_pred_dtype=labels_take_logits_dtype)
     if same_shape:
         check_same_shape(p.pred, p.target, names[:2])
     mask = None
@@ -144,17 +144,18 @@ def _masked_sum(xp: Any, x: Any, axis: Any, mask: Any) -> Any:
 
 
 def _expand_where(xp: Any, mask: Any, ndim: int, axis: Any) -> Any:
-    # optax: a `where` of lower rank gets the class axis back
+    # optax: a `where` of lower rank gets the class axis (or axes) back
     if mask is not None and len(mask.shape) != ndim:
-        mask = xp.expand_dims(mask, axis=axis)
+        for a in sorted(a % ndim for a in ((axis,) if isinstance(axis, int) else axis)):
+            mask = xp.expand_dims(mask, axis=a)
     return mask
 
 
 @_in_scope
 def sigmoid_binary_cross_entropy(logits: Any, labels: Any) -> Any:
     """``optax.losses.sigmoid_binary_cross_entropy``: ``-y·log σ(z) - (1-y)·log σ(-z)``,
-    elementwise (labels may be soft)."""
-    p, _ = _pair(logits, labels, ("logits", "labels"))
+    elementwise (labels may be soft, and take the logits' dtype)."""
+    p, _ = _pair(logits, labels, ("logits", "labels"), labels_take_logits_dtype=True)
     xp = p.xp
     with p.backend.scope():
         return finish(p, p.target * softplus(-p.pred, xp) + (1.0 - p.target) * softplus(p.pred, xp))
@@ -165,7 +166,7 @@ def sigmoid_focal_loss(logits: Any, labels: Any, *, alpha: float | None = None,
                        gamma: float = 2.0) -> Any:
     """``optax.losses.sigmoid_focal_loss``: ``(1-p_t)^γ·BCE``, the focal weight computed in log
     space as optax does; times ``α·y + (1-α)(1-y)`` when ``alpha`` is given. Elementwise."""
-    p, _ = _pair(logits, labels, ("logits", "labels"))
+    p, _ = _pair(logits, labels, ("logits", "labels"), labels_take_logits_dtype=True)
     xp, sg = p.xp, p.backend.stop_gradient
     with p.backend.scope():
         z, y = p.pred, p.target
@@ -215,15 +216,17 @@ def softmax_cross_entropy_with_integer_labels(
         xp = p.xp
         z = p.pred
         ndim = len(z.shape)
-        mask = _expand_where(xp, mask, ndim, axis if isinstance(axis, int) else axis[0])
+        if isinstance(axis, (int, tuple)) and not isinstance(axis, bool):
+            mask = _expand_where(xp, mask, ndim, axis)
         if isinstance(axis, tuple):
             class_axes = tuple(a % ndim for a in axis)
             batch_axes = tuple(a for a in range(ndim) if a not in class_axes)
             z = xp.permute_dims(z, batch_axes + class_axes)
             z = xp.reshape(z, tuple(z.shape[:len(batch_axes)]) + (-1,))
             if mask is not None:
-                mask = xp.permute_dims(mask, batch_axes + class_axes)
-                mask = xp.reshape(mask, tuple(mask.shape[:len(batch_axes)]) + (-1,))
+                # moved as numbers: MXNet cannot transpose booleans
+                mask = xp.permute_dims(xp.where(mask, xp.ones_like(p.pred), 0.0), batch_axes + class_axes)
+                mask = xp.reshape(mask, tuple(mask.shape[:len(batch_axes)]) + (-1,)) > 0
             axis = len(batch_axes)
         elif isinstance(axis, int) and not isinstance(axis, bool):
             if not -ndim <= axis < ndim:
@@ -238,7 +241,7 @@ def softmax_cross_entropy_with_integer_labels(
                              "(logits' shape without the class axis)")
         num_classes = z.shape[axis]
         check_class_labels(p.backend, p.target, num_classes, None, "labels")
-        safe, _, in_range = cls_core.safe_labels(p.target, num_classes, None, xp)
+        safe, _, in_range = cls_core.safe_labels(as_index(p.backend, p.target), num_classes, None, xp)
         label_logits = cls_core.take_class(z, safe, axis, xp)
         if mask is None:
             m = xp.max(z, axis=axis, keepdims=True)
@@ -352,5 +355,5 @@ def smooth_labels(labels: Any, alpha: float, *, axis: int | tuple[int, ...] | No
                 range(len(p.pred.shape)))
             count = math.prod(p.pred.shape[a] for a in axes)
         else:
-            count = xp.sum(xp.where(mask, 1.0, 0.0) * xp.ones_like(p.pred), axis=axis, keepdims=True)
+            count = xp.sum(xp.where(mask, xp.ones_like(p.pred), 0.0), axis=axis, keepdims=True)
         return finish(p, (1.0 - alpha) * p.pred + alpha / count)

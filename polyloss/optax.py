@@ -30,7 +30,7 @@ from polyloss._labels import as_index, check_class_labels
 from polyloss.backends import backend_of
 from polyloss.core import classification as cls_core
 from polyloss.core import regression as core
-from polyloss.core._helpers import softplus
+from polyloss.core._helpers import has_elements, softplus
 
 __all__ = [
     "squared_error", "l2_loss", "huber_loss", "log_cosh",
@@ -132,10 +132,11 @@ def _masked_log_softmax(xp: Any, x: Any, axis: Any, mask: Any) -> Any:
     if mask is None:
         return cls_core.log_softmax(x, axis, xp)
     x = xp.where(mask, x, -math.inf)
-    m = xp.max(x, axis=axis, keepdims=True)
+    m = xp.max(x, axis=axis, keepdims=True) if has_elements(x) else xp.sum(x, axis=axis, keepdims=True)
     m = xp.where(xp.isfinite(m), m, 0.0)
     shifted = x - m
-    lse = xp.log(xp.sum(xp.where(mask, xp.exp(shifted), 0.0), axis=axis, keepdims=True))
+    total = xp.sum(xp.where(mask, xp.exp(shifted), 0.0), axis=axis, keepdims=True)
+    lse = xp.log(xp.where(total > 0, total, 1.0))  # a row with no class left: no log(0)
     return xp.where(mask, shifted - lse, -math.inf)
 
 
@@ -244,7 +245,8 @@ def softmax_cross_entropy_with_integer_labels(
         safe, _, in_range = cls_core.safe_labels(as_index(p.backend, p.target), num_classes, None, xp)
         label_logits = cls_core.take_class(z, safe, axis, xp)
         if mask is None:
-            m = xp.max(z, axis=axis, keepdims=True)
+            m = xp.max(z, axis=axis, keepdims=True) if has_elements(z) else xp.zeros_like(
+                xp.sum(z, axis=axis, keepdims=True))  # Dask cannot max over nothing
             m = p.backend.stop_gradient(xp.where(xp.isfinite(m), m, 0.0))
             lse = xp.log(xp.sum(xp.exp(z - m), axis=axis)) + xp.squeeze(m, axis=axis)
         else:
@@ -256,9 +258,13 @@ def softmax_cross_entropy_with_integer_labels(
 
 
 def _masked_logsumexp(xp: Any, z: Any, axis: int, mask: Any, sg: Any) -> Any:
-    m = xp.max(xp.where(mask, z, -math.inf), axis=axis, keepdims=True)
+    masked = xp.where(mask, z, -math.inf)
+    m = xp.max(masked, axis=axis, keepdims=True) if has_elements(z) else xp.sum(
+        z, axis=axis, keepdims=True)
     m = sg(xp.where(xp.isfinite(m), m, 0.0))
-    return xp.log(xp.sum(xp.where(mask, xp.exp(z - m), 0.0), axis=axis, keepdims=True)) + m
+    total = xp.sum(xp.where(mask, xp.exp(z - m), 0.0), axis=axis, keepdims=True)
+    # a row with no class left is -inf in jax (and then replaced by 0): no log(0) warning
+    return xp.where(total > 0, xp.log(xp.where(total > 0, total, 1.0)), -math.inf) + m
 
 
 @_in_scope

@@ -228,11 +228,21 @@ def native_fn(case):
     return f
 
 
+# XLA compiles each eager JAX operation separately for every new shape and dtype, which made
+# this module several times slower than a minute; the natives (and the mirror's JAX
+# gradients) therefore run as one compiled call per case, compiled without LLVM's backend
+# optimisations (which take most of the compile time and do not change what is computed:
+# ``test_eager_native_equals_compiled``).
+_FAST_COMPILE = {"xla_backend_optimization_level": 0}
+
+
+def compiled(f, *xs):
+    return jax.jit(f).lower(*xs).compile(compiler_options=_FAST_COMPILE)(*xs)
+
+
 def native(case):
-    """optax under ``jax.jit``: XLA compiles each eager operation separately for every new
-    shape, which made this module several times slower; one compiled call per case is the
-    same computation (the eager native is compared in ``test_eager_native_equals_jit``)."""
-    return np.asarray(jax.jit(native_fn(case))(*[jnp.asarray(a) for a in case.all_arrays]))
+    """optax, compiled (see ``compiled``)."""
+    return np.asarray(compiled(native_fn(case), *[jnp.asarray(a) for a in case.all_arrays]))
 
 
 def mirror(case):
@@ -250,8 +260,27 @@ def native_grad(case, argnum=0):
         out = f(*args)
         return jnp.sum(out), out
 
-    vg = jax.jit(jax.value_and_grad(total, has_aux=True))
-    (_, out), g = vg(xs[argnum], *(xs[:argnum] + xs[argnum + 1:]))
+    (_, out), g = compiled(jax.value_and_grad(total, has_aux=True), xs[argnum],
+                           *(xs[:argnum] + xs[argnum + 1:]))
+    return np.asarray(out), np.asarray(g)
+
+
+def mirror_grad(backend, case, argnum=0):
+    """The mirror's value and gradient on ``backend``; on JAX compiled like the natives (the
+    eager JAX mirror is compared in section 2, and ``jax.grad`` traces the same graph)."""
+    if backend.name != "jax":
+        return backend.value_and_grad(mirror(case), case.all_arrays, argnum)
+    xs = [jnp.asarray(a) for a in case.all_arrays]
+    f = mirror(case)
+
+    def total(x, *rest):
+        args = list(rest)
+        args.insert(argnum, x)
+        out = f(*args)
+        return jnp.sum(out), out
+
+    (_, out), g = compiled(jax.value_and_grad(total, has_aux=True), xs[argnum],
+                           *(xs[:argnum] + xs[argnum + 1:]))
     return np.asarray(out), np.asarray(g)
 
 
@@ -296,17 +325,18 @@ def tolerance(case, dtype, grad=False):
     - ``poly_loss_cross_entropy`` with ``epsilon < 0``: ``CE + ε·Σ y(1 - p)`` cancels likewise;
     - gradients that are differences of O(1) terms (``σ(x) - y``, ``softmax·Σy - y``,
       ``exp(lp) - t``): a few ulps of the larger term;
-    - ``sigmoid_focal_loss``: ``exp(γ·log(1 - p_t))`` turns an absolute error of
-      ``log(1 - p_t)`` (a few ulps of ``|x| + 1``) into a relative error ``γ·(|x| + 1)`` times
-      larger; the rtol is scaled by that (and, for the gradient, also by ``|x| + 1``, the scale
-      of the BCE factor's derivative).
+    - ``sigmoid_focal_loss``: ``exp(γ·log(1 - p_t))`` multiplies the relative error of
+      ``1 - p_t`` by ``γ``; the rtol is scaled by ``max(1, γ)`` (the mirror evaluates optax's
+      own log-space form, so the errors of ``log(1 - p_t)`` itself stay ulp-sized, even for
+      logits of +-100), and the gradient, a difference of O(1) terms, gets a few ulps of 1.
     """
     n = case.reduce_len()
     rtol = rtol_for(dtype, n)
     eps = float(np.finfo(dtype).eps)
-    a0 = case.arrays[0].astype(np.float64)
-    a1 = case.arrays[1].astype(np.float64) if len(case.arrays) > 1 else None
-    big = float(np.max(np.abs(a0), initial=0.0)) + 1.0
+    # the scale of the terms, from the finite inputs (an infinite one gives inf/NaN anyway)
+    a0 = np.nan_to_num(case.arrays[0].astype(np.float64), posinf=0.0, neginf=0.0)
+    a1 = None if len(case.arrays) == 1 else np.nan_to_num(
+        case.arrays[1].astype(np.float64), posinf=0.0, neginf=0.0)
     atol = 0.0
     log2n = max(1.0, math.log2(n))
     if case.name in (KL, CKL, GKL, KL_LOG):
@@ -332,11 +362,9 @@ def tolerance(case, dtype, grad=False):
         if grad:
             atol = 8 * eps
     elif case.name == FOCAL:
-        gamma = float(case.kw.get("gamma", 2.0))
-        rtol = rtol * (1.0 + gamma * big)
+        rtol = rtol * max(1.0, float(case.kw.get("gamma", 2.0)))
         if grad:
-            rtol *= big
-            atol = 8 * eps * big
+            atol = 8 * eps
     return rtol, atol
 
 
@@ -353,7 +381,8 @@ DTYPES = ["float32", "float64"]
 
 VALUE_GRID = [config(BCE, layout, hard=hard) for layout in ("2d", "3d") for hard in (False, True)]
 VALUE_GRID += [config(BCE, layout) for layout in ("batch1", "empty")] + [config(BCE, extreme=True)]
-VALUE_GRID += [config(FOCAL, gamma=g, alpha=a) for g in (0.0, 0.5, 2.0, 3.0) for a in (None, 0.25)]
+VALUE_GRID += [config(FOCAL, gamma=g, alpha=a) for g, a in ((0.0, None), (0.5, 0.25), (2.0, None),
+                                                             (3.0, 0.25), (2.0, 0.25))]
 VALUE_GRID += [config(FOCAL, hard=True), config(FOCAL, "3d", gamma=1.5, alpha=0.75),
                config(FOCAL, "batch1"), config(FOCAL, "empty"),
                config(FOCAL, extreme=True, gamma=0.5), config(FOCAL, extreme=True, alpha=0.25)]
@@ -366,8 +395,11 @@ for _layout in ("2d", "axis1", "axis0", "tuple", "none"):
             VALUE_GRID.append(config(INT, _layout, _where))
     for _where in (None, "full"):  # a batch-shaped mask would be broadcast by jax.nn.softmax
         VALUE_GRID.append(config(POLY, _layout, _where))
-        VALUE_GRID += [config(kl, _layout, _where) for kl in (KL, KL_LOG, GKL, CKL)]
+        VALUE_GRID.append(config(KL, _layout, _where))
+        if _layout in ("2d", "tuple", "none"):
+            VALUE_GRID += [config(KL_LOG, _layout, _where), config(GKL, _layout, _where)]
         VALUE_GRID.append(config(SMOOTH, _layout, _where, alpha=0.1))
+VALUE_GRID += [config(CKL), config(CKL, "axis1", "full")]  # optax 0.2.8: a deprecated wrapper of GKL
 VALUE_GRID += [config(name, layout) for name in (SCE, INT, SAFE, POLY, KL) for layout in ("batch1", "empty")]
 VALUE_GRID += [config(SAFE), config(SAFE, "3d"), config(SAFE, extreme=True),
                config(SCE, extreme=True), config(INT, extreme=True), config(KL, extreme=True),
@@ -377,22 +409,31 @@ VALUE_GRID += [config(SAFE), config(SAFE, "3d"), config(SAFE, extreme=True),
                config(SMOOTH, alpha=0.0), config(SMOOTH, "3d", alpha=1.0)]
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("cid", VALUE_GRID)
+def _f32_too(cid):
+    """float32 runs where its tolerances are special: the elementwise sigmoid losses (the
+    focal factor's error amplification), +-100 logits, edge batches, KL's cancellation, and
+    one int and one tuple ``axis`` layout with each ``where``; the rest runs in float64."""
+    name, layout, _, kw = CONFIGS[cid]
+    return (name in (BCE, FOCAL, KL) or layout in ("2d", "tuple", "batch1", "empty")
+            or kw.get("extreme", False))
+
+
+@pytest.mark.parametrize(("cid", "dtype"), [
+    pytest.param(cid, dtype, id=f"{cid}-{dtype}") for cid in VALUE_GRID for dtype in DTYPES
+    if dtype == "float64" or _f32_too(cid)])
 def test_value_matches_optax(cid, dtype):
     case = case_for(cid, dtype)
     got = run_on(KINDS["numpy"], mirror(case), *case.all_arrays)
     check(got, native_for(cid, dtype), case, dtype)
 
 
-def test_eager_native_equals_jit():
-    """The natives run under ``jax.jit`` here; eager optax gives the same values."""
-    for cid in (config(SCE, "axis1", "full"), config(INT, "tuple", "batch"), config(FOCAL),
-                config(KL, "tuple", "full")):
-        for dtype in DTYPES:
-            case = case_for(cid, dtype)
-            eager = np.asarray(native_fn(case)(*[jnp.asarray(a) for a in case.all_arrays]))
-            check(eager, native_for(cid, dtype), case, dtype)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_eager_native_equals_compiled(dtype):
+    """The natives run compiled here (see ``compiled``); eager optax gives the same values."""
+    cid = config(SCE, "axis1", "full") if dtype == "float64" else config(FOCAL, alpha=0.25)
+    case = case_for(cid, dtype)
+    eager = np.asarray(native_fn(case)(*[jnp.asarray(a) for a in case.all_arrays]))
+    check(eager, native_for(cid, dtype), case, dtype)
 
 
 @pytest.mark.parametrize("name", [BCE, FOCAL, SCE, SAFE, POLY, KL, KL_LOG, GKL, CKL])
@@ -427,9 +468,11 @@ KIND_GRID = [
     config(SMOOTH, alpha=0.1), config(SMOOTH, "tuple", "full", alpha=0.2),
     config(SCE, "empty"), config(INT, "empty"),
 ]
-# JAX's eager dispatch compiles every operation for each new shape and dtype; on JAX, each
-# configuration runs in one dtype (alternating), the gradient test adds more.
-_JAX_DTYPE = {cid: DTYPES[i % 2] for i, cid in enumerate(KIND_GRID)}
+# JAX's eager dispatch compiles every operation for each new shape and dtype; eager JAX runs
+# every other configuration, in alternating dtypes, and every integer-label one (whose
+# labels are validated eagerly). JAX also runs compiled in sections 3 and 7.
+_JAX_DTYPE = {cid: DTYPES[(i // 2) % 2] for i, cid in enumerate(KIND_GRID)
+              if i % 2 == 0 or CONFIGS[cid][0] == INT}
 
 
 def _kind_grid():
@@ -438,7 +481,7 @@ def _kind_grid():
         kind = param.values[0]
         for dtype in DTYPES:
             for cid in KIND_GRID:
-                if kind.name == "jax" and _JAX_DTYPE[cid] != dtype:
+                if kind.name == "jax" and _JAX_DTYPE.get(cid) != dtype:
                     continue
                 out.append(pytest.param(kind, dtype, cid, id=f"{kind.name}-{dtype}-{cid}",
                                         marks=param.marks))
@@ -456,6 +499,7 @@ def test_every_backend_matches_optax(kind, dtype, cid):
 
 GRAD_GRID = [
     config(BCE), config(BCE, extreme=True), config(FOCAL), config(FOCAL, gamma=0.5, alpha=0.25),
+    config(FOCAL, extreme=True, hard=True),  # saturated logits: optax's gradient is finite
     config(FOCAL, "3d", gamma=0.0, hard=True), config(SCE), config(SCE, "axis1", "full"),
     config(SCE, "tuple", "batch"), config(INT), config(INT, "axis1", "full"),
     config(INT, "tuple", "batch"), config(SAFE), config(POLY),
@@ -463,33 +507,24 @@ GRAD_GRID = [
     config(KL_LOG), config(GKL, "tuple"), config(CKL, "2d", "full"), config(SMOOTH, alpha=0.1),
     config(SMOOTH, "axis1", "full", alpha=0.3),
 ]
-# JAX: the mirror's eager gradient compiles each operation and its transpose per shape; these
-# run on JAX in both dtypes, the others in float64 only.
-JAX_GRAD_BOTH = {config(BCE, extreme=True), config(FOCAL), config(SCE, "axis1", "full"),
-                 config(INT, "tuple", "batch"), config(KL, "axis1", "full")}
 
 
-def _grad_grid():
-    from conftest import AUTOGRAD
-
-    out = []
-    for b in AUTOGRAD:
-        for dtype in DTYPES:
-            for cid in GRAD_GRID:
-                if b.name == "jax" and dtype == "float32" and cid not in JAX_GRAD_BOTH:
-                    continue
-                out.append(pytest.param(b, dtype, cid, id=f"{b.name}-{dtype}-{cid}"))
-    return out
+# float32 gradients where float32 matters most (the rest in float64): each native gradient is
+# a compilation.
+GRAD_F32 = {config(BCE, extreme=True), config(FOCAL), config(FOCAL, extreme=True, hard=True),
+            config(SCE, "axis1", "full"), config(INT, "tuple", "batch"), config(POLY),
+            config(KL, "axis1", "full"), config(GKL, "tuple"), config(SMOOTH, alpha=0.1)}
 
 
-@pytest.mark.parametrize(("backend", "dtype", "cid"), _grad_grid())
-def test_gradient_matches_jax_grad(backend, dtype, cid):
+@pytest.mark.parametrize(("cid", "dtype"), [
+    pytest.param(cid, dtype, id=f"{cid}-{dtype}") for cid in GRAD_GRID for dtype in DTYPES
+    if dtype == "float64" or cid in GRAD_F32])
+def test_gradient_matches_jax_grad(autograd_backend, dtype, cid):
     """Gradient of the sum w.r.t. the first argument (logits, log-predictions, or the labels
     for ``smooth_labels``), on every autograd backend."""
-    backend.setup()
     case = case_for(cid, dtype)
     expected_v, expected_g = native_grad_for(cid, dtype)
-    value, grad = backend.value_and_grad(mirror(case), case.all_arrays, 0)
+    value, grad = mirror_grad(autograd_backend, case)
     check(value, expected_v, case, dtype)
     check(grad, expected_g, case, dtype, grad=True)
 
@@ -504,14 +539,14 @@ def test_gradient_wrt_soft_labels_matches(autograd_backend, dtype, cid):
     """Soft labels are differentiable (distillation): the gradient w.r.t. the second argument."""
     case = case_for(cid, dtype)
     expected_v, expected_g = native_grad_for(cid, dtype, 1)
-    value, grad = autograd_backend.value_and_grad(mirror(case), case.all_arrays, 1)
+    value, grad = mirror_grad(autograd_backend, case, 1)
     check(value, expected_v, case, dtype)
     check(grad, expected_g, case, dtype, grad=True)
 
 
 # ---- 4. -inf logits with zero labels ----------------------------------------------------------
 
-def _with_neg_inf(dtype, rng):
+def _with_neg_inf(dtype):
     case = case_for(config(SCE), dtype)
     x, y = case.arrays[0].copy(), case.arrays[1].copy()
     x[0, 1] = x[2, 0] = x[2, 3] = -np.inf
@@ -522,11 +557,11 @@ def _with_neg_inf(dtype, rng):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kind", kind_params())
-def test_neg_inf_logits_with_zero_labels(kind, dtype, rng):
+def test_neg_inf_logits_with_zero_labels(kind, dtype):
     """``softmax_cross_entropy`` gives NaN where a ``-inf`` logit meets a zero label
     (``0·-inf``), exactly like optax; ``safe_softmax_cross_entropy`` gives optax's finite value
     (``0·log 0 = 0``)."""
-    x, y = _with_neg_inf(dtype, rng)
+    x, y = _with_neg_inf(dtype)
     for name in (SCE, SAFE):
         case = Case(name, [x, y])
         expected = native(case)
@@ -538,14 +573,26 @@ def test_neg_inf_logits_with_zero_labels(kind, dtype, rng):
 
 @pytest.mark.parametrize("name", [SCE, SAFE])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_neg_inf_logits_gradient(autograd_backend, dtype, name, rng):
+def test_neg_inf_logits_gradient(autograd_backend, dtype, name):
     """optax's gradients are finite for both (0 at the ``-inf`` logits); so are the mirror's."""
-    x, y = _with_neg_inf(dtype, rng)
+    x, y = _with_neg_inf(dtype)
     case = Case(name, [x, y])
     _, expected_g = native_grad(case)
     assert np.isfinite(expected_g).all()
-    _, grad = autograd_backend.value_and_grad(mirror(case), [x, y], 0)
+    _, grad = mirror_grad(autograd_backend, case)
     check(grad, expected_g, case, dtype, grad=True)
+
+
+@pytest.mark.parametrize("kind", kind_params())
+def test_zero_target_as_log_zero_is_nan_like_optax(kind):
+    """``kl_divergence_with_log_targets`` with a target of 0 given as ``log 0 = -inf``:
+    ``exp(-inf)·(-inf - lp) = 0·-inf`` is NaN in optax, and in the mirror."""
+    lp = np.log(np.array([[0.2, 0.3, 0.5], [0.1, 0.1, 0.8]]))
+    lt = np.log(np.array([[0.0, 0.5, 0.5], [0.2, 0.3, 0.5]]))
+    case = Case(KL_LOG, [lp, lt])
+    expected = native(case)
+    assert np.isnan(expected[0]) and np.isfinite(expected[1])
+    check(run_on(kind, mirror(case), lp, lt), expected, case, "float64", err_msg=kind.name)
 
 
 # ---- 5. signatures ---------------------------------------------------------------------------------
@@ -577,14 +624,14 @@ def test_out_of_range_integer_labels_raise_valueerror(kind, rng):
     mirror raises ``ValueError`` naming ``labels`` in eager calls (Dask is lazy and not
     checked)."""
     x, ok = _bad_labels(rng)
-    for bad_value, same_as in ((C, None), (-1, C - 1), (C + 7, None)):
+    for bad_value in (C, -1, C + 7):
         bad = ok.copy()
-        bad[1] = bad_value
+        bad[1] = bad_value  # ok[1] is C - 1
         nat = native(Case(INT, [x, bad]))
-        if same_as is None:
-            assert np.isnan(nat[1]) and np.isfinite(np.delete(nat, 1)).all()
+        if bad_value == -1:  # wraps around to C - 1
+            np.testing.assert_array_equal(nat, native(Case(INT, [x, ok])))
         else:
-            np.testing.assert_array_equal(nat, native(Case(INT, [x, ok])))  # -1 wraps to C-1
+            assert np.isnan(nat[1]) and np.isfinite(np.delete(nat, 1)).all()
         with pytest.raises(ValueError, match="labels"):
             run_on(kind, mirror(Case(INT, [x, bad])), x, bad)
     # tuple axis: the flat index must be below 3 * 4
@@ -622,7 +669,7 @@ def test_kl_divergence_target_gradient_finite_at_zero(autograd_backend, dtype, r
     assert zero.any()
     _, expected_g = native_grad(case, argnum=1)
     assert np.isnan(expected_g[zero]).all()
-    _, grad = autograd_backend.value_and_grad(mirror(case), case.all_arrays, 1)
+    _, grad = mirror_grad(autograd_backend, case, 1)
     assert np.isfinite(grad).all()
     check(grad[~zero], expected_g[~zero], case, dtype, grad=True)
 

@@ -310,12 +310,15 @@ def kl_divergence(log_predictions: Any, targets: Any, axis: int | tuple[int, ...
     """``optax.losses.kl_divergence``: ``Σ t·(log t - log_predictions)`` over ``axis`` with
     ``0·log 0 = 0`` (unreduced)."""
     p, mask = _kl_inputs(log_predictions, targets, ("log_predictions", "targets"), where)
-    xp = p.xp
-    with p.backend.scope():
-        t = p.target
-        zero = t == 0
-        log_t = xp.where(zero, 0.0, xp.log(xp.where(zero, 1.0, t)))
-        return finish(p, _masked_sum(xp, t * (log_t - p.pred), axis, mask))
+    return finish(p, _kl_sum(p, axis, mask))
+
+
+def _kl_sum(p: Any, axis: Any, mask: Any) -> Any:
+    """``Σ t·(where(t == 0, 0, log t) - lp)``, the log taken of a safe value where t = 0."""
+    xp, t = p.xp, p.target
+    zero = t == 0
+    log_t = xp.where(zero, 0.0, xp.log(xp.where(zero, 1.0, t)))
+    return _masked_sum(xp, t * (log_t - p.pred), axis, mask)
 
 
 @_in_scope
@@ -335,13 +338,8 @@ def generalized_kl_divergence(log_predictions: Any, targets: Any,
     """``optax.losses.generalized_kl_divergence``: ``kl_divergence + Σ (exp(lp) - t)``, for
     unnormalised measures."""
     p, mask = _kl_inputs(log_predictions, targets, ("log_predictions", "targets"), where)
-    xp = p.xp
-    with p.backend.scope():
-        t = p.target
-        zero = t == 0
-        log_t = xp.where(zero, 0.0, xp.log(xp.where(zero, 1.0, t)))
-        kl = _masked_sum(xp, t * (log_t - p.pred), axis, mask)
-        return finish(p, kl + _masked_sum(xp, xp.exp(p.pred) - t, axis, mask))
+    extra = _masked_sum(p.xp, p.xp.exp(p.pred) - p.target, axis, mask)
+    return finish(p, _kl_sum(p, axis, mask) + extra)
 
 
 convex_kl_divergence = generalized_kl_divergence

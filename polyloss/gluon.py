@@ -33,13 +33,14 @@ from polyloss._inputs import finish, prepare, prepare_extra
 from polyloss._labels import as_index, check_class_labels
 from polyloss.backends import backend_of, device_of
 from polyloss.core import classification as cls_core
+from polyloss.core import margin as margin_core
 from polyloss.core import regression as core
 from polyloss.reduction import align_weight, mean_or_nan
 
 __all__ = [
     "Loss", "L1Loss", "L2Loss", "HuberLoss",
     "SigmoidBinaryCrossEntropyLoss", "SigmoidBCELoss", "SoftmaxCrossEntropyLoss", "SoftmaxCELoss",
-    "KLDivLoss", "PoissonNLLLoss",
+    "KLDivLoss", "PoissonNLLLoss", "HingeLoss", "SquaredHingeLoss", "LogisticLoss",
 ]
 
 _NAMES = ("pred", "label", "sample_weight")
@@ -326,3 +327,49 @@ class PoissonNLLLoss(Loss):
                 loss = loss + cls_core.stirling_term(target, xp)
             loss = _apply_weighting(xp, loss, self._weight, p.weight)
             return finish(p, mean_or_nan(xp, loss))
+
+
+
+# ---- margin losses ------------------------------------------------------------------------
+
+class HingeLoss(Loss):
+    """``gluon.loss.HingeLoss(margin=1, weight=None, batch_axis=0)``: ``relu(margin - pred·label)``
+    averaged per sample; labels are used as given (±1 expected, no 0/1 conversion), and the
+    gradient at the margin is 0 (``relu``)."""
+
+    def __init__(self, margin: float = 1, weight: float | None = None, batch_axis: int = 0,
+                 **kwargs: Any) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        self._margin = margin
+
+    def _elementwise(self, xp: Any, pred: Any, label: Any) -> Any:
+        return margin_core.hinge(pred, label, float(self._margin), xp, tie="inactive")
+
+
+class SquaredHingeLoss(HingeLoss):
+    """``gluon.loss.SquaredHingeLoss(margin=1, weight=None, batch_axis=0)``:
+    ``relu(margin - pred·label)²`` averaged per sample."""
+
+    def _elementwise(self, xp: Any, pred: Any, label: Any) -> Any:
+        h = super()._elementwise(xp, pred, label)
+        return h * h
+
+
+class LogisticLoss(Loss):
+    """``gluon.loss.LogisticLoss(weight=None, batch_axis=0, label_format='signed')``:
+    ``relu(x) - x·y + softrelu(-|x|)`` with ``y = (label + 1)/2`` for ±1 labels (``'signed'``)
+    or the 0/1 label itself (``'binary'``), averaged per sample. 0/1 labels under the default
+    ``'signed'`` silently become {0.5, 1}, as in Gluon."""
+
+    def __init__(self, weight: float | None = None, batch_axis: int = 0,
+                 label_format: str = "signed", **kwargs: Any) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        if label_format not in ("signed", "binary"):
+            raise ValueError(f"label_format can only be signed or binary, recieved {label_format}.")
+        self._label_format = label_format
+
+    def _elementwise(self, xp: Any, pred: Any, label: Any) -> Any:
+        if self._label_format == "signed":
+            label = (label + 1.0) / 2.0
+        positive = pred >= 0
+        return xp.where(positive, pred, 0.0) - pred * label + _gluon_softrelu_neg_abs(xp, pred, positive)

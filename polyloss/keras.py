@@ -43,6 +43,7 @@ from polyloss._inputs import check_same_shape, finish, prepare
 from polyloss._labels import as_index, check_class_labels
 from polyloss.backends import backend_of
 from polyloss.core import classification as cls_core
+from polyloss.core import margin as margin_core
 from polyloss.core import regression as core
 from polyloss.core._helpers import clip_below, softplus
 from polyloss.reduction import align_weight, mean_last_axis, static_size
@@ -56,6 +57,7 @@ __all__ = [
     "CategoricalFocalCrossentropy", "SparseCategoricalCrossentropy", "KLDivergence", "Poisson",
     "binary_crossentropy", "binary_focal_crossentropy", "categorical_crossentropy",
     "categorical_focal_crossentropy", "sparse_categorical_crossentropy", "kl_divergence", "poisson",
+    "Hinge", "SquaredHinge", "CategoricalHinge", "hinge", "squared_hinge", "categorical_hinge",
 ]
 
 EPSILON = 1e-7  # keras.config.epsilon()
@@ -532,7 +534,39 @@ def _poisson(xp, y_true, y_pred):
     return _mean_axis(xp, y_pred - y_true * xp.log(y_pred + EPSILON), -1), None
 
 
+def _hinge_labels(xp: Any, y_true: Any) -> Any:
+    """Keras's ``convert_binary_labels_to_hinge``: ``2y - 1`` only if *every* label is 0 or 1."""
+    is_binary = xp.all(xp.logical_or(y_true == 0, y_true == 1))
+    return xp.where(is_binary, 2.0 * y_true - 1.0, y_true)
+
+
+def _keras_hinge_term(xp: Any, y_true: Any, y_pred: Any) -> Any:
+    # ops.maximum(1 - y·ŷ, 0): TensorFlow gives a tie's gradient to the first argument
+    return margin_core.hinge(y_pred, _hinge_labels(xp, y_true), 1.0, xp, tie="active")
+
+
+def _hinge(xp, y_true, y_pred):
+    _same_shape(y_true, y_pred)
+    return _mean_axis(xp, _keras_hinge_term(xp, y_true, y_pred), -1), None
+
+
+def _squared_hinge(xp, y_true, y_pred):
+    _same_shape(y_true, y_pred)
+    h = _keras_hinge_term(xp, y_true, y_pred)
+    return _mean_axis(xp, h * h, -1), None
+
+
+def _categorical_hinge(xp, y_true, y_pred):
+    _same_shape(y_true, y_pred)
+    pos = xp.sum(y_true * y_pred, axis=-1)
+    neg = xp.max((1.0 - y_true) * y_pred, axis=-1)
+    return margin_core.hinge_part(neg - pos + 1.0, xp, tie="active"), None
+
+
 _CLASSIFICATION = {
+    "hinge": _hinge,
+    "squared_hinge": _squared_hinge,
+    "categorical_hinge": _categorical_hinge,
     "binary_crossentropy": _binary_crossentropy,
     "binary_focal_crossentropy": _binary_focal_crossentropy,
     "categorical_crossentropy": _categorical_crossentropy,
@@ -697,3 +731,35 @@ KLDivergence = _classification_loss(
 Poisson = _classification_loss(
     "Poisson", "poisson", {},
     "``keras.losses.Poisson(reduction='sum_over_batch_size', name='poisson', dtype=None)``.")
+
+
+def hinge(y_true: Any, y_pred: Any) -> Any:
+    """``keras.losses.hinge``: ``mean(max(1 - y·ŷ, 0))`` over the last axis; 0/1 labels become
+    ±1 only if every label is 0 or 1."""
+    return _call_function("hinge", y_true, y_pred)
+
+
+def squared_hinge(y_true: Any, y_pred: Any) -> Any:
+    """``keras.losses.squared_hinge``: ``mean(max(1 - y·ŷ, 0)²)`` over the last axis."""
+    return _call_function("squared_hinge", y_true, y_pred)
+
+
+def categorical_hinge(y_true: Any, y_pred: Any) -> Any:
+    """``keras.losses.categorical_hinge``: ``max(max((1-y)·ŷ) - Σ y·ŷ + 1, 0)`` with one-hot
+    ``y``; Keras's formula, which treats the true class as a 0 score in the max (so with every
+    wrong-class score negative it is not the Crammer–Singer hinge; see
+    ``polyloss.categorical_hinge``)."""
+    return _call_function("categorical_hinge", y_true, y_pred)
+
+
+Hinge = _classification_loss(
+    "Hinge", "hinge", {},
+    "``keras.losses.Hinge(reduction='sum_over_batch_size', name='hinge', dtype=None)``.")
+SquaredHinge = _classification_loss(
+    "SquaredHinge", "squared_hinge", {},
+    "``keras.losses.SquaredHinge(reduction='sum_over_batch_size', name='squared_hinge', "
+    "dtype=None)``.")
+CategoricalHinge = _classification_loss(
+    "CategoricalHinge", "categorical_hinge", {},
+    "``keras.losses.CategoricalHinge(reduction='sum_over_batch_size', name='categorical_hinge', "
+    "dtype=None)``.")

@@ -29,6 +29,7 @@ from polyloss._inputs import check_same_shape, finish, prepare
 from polyloss._labels import as_index, check_class_labels
 from polyloss.backends import backend_of
 from polyloss.core import classification as cls_core
+from polyloss.core import margin as margin_core
 from polyloss.core import regression as core
 from polyloss.core._helpers import has_elements, softplus
 
@@ -38,6 +39,7 @@ __all__ = [
     "softmax_cross_entropy_with_integer_labels", "safe_softmax_cross_entropy",
     "poly_loss_cross_entropy", "kl_divergence", "kl_divergence_with_log_targets",
     "generalized_kl_divergence", "convex_kl_divergence", "smooth_labels",
+    "hinge_loss", "perceptron_loss", "multiclass_hinge_loss", "multiclass_perceptron_loss",
 ]
 
 _NAMES = ("predictions", "targets", "weights")
@@ -361,3 +363,54 @@ def smooth_labels(labels: Any, alpha: float, *, axis: int | tuple[int, ...] | No
         else:
             count = xp.sum(xp.where(mask, xp.ones_like(p.pred), 0.0), axis=axis, keepdims=True)
         return finish(p, (1.0 - alpha) * p.pred + alpha / count)
+
+
+
+# ---- margin losses ------------------------------------------------------------------------
+# jnp.maximum splits a tie's gradient ½/½, so optax's hinge has gradient -½·y at the margin.
+
+@_in_scope
+def hinge_loss(predictor_outputs: Any, targets: Any) -> Any:
+    """``optax.losses.hinge_loss``: ``max(0, 1 - ŷ·y)`` for ±1 targets, elementwise."""
+    p, _ = _pair(predictor_outputs, targets, ("predictor_outputs", "targets"))
+    return finish(p, margin_core.hinge(p.pred, p.target, 1.0, p.xp, tie="split"))
+
+
+@_in_scope
+def perceptron_loss(predictor_outputs: Any, targets: Any) -> Any:
+    """``optax.losses.perceptron_loss``: ``max(0, -ŷ·y)`` for ±1 targets, elementwise."""
+    p, _ = _pair(predictor_outputs, targets, ("predictor_outputs", "targets"))
+    return finish(p, margin_core.hinge(p.pred, p.target, 0.0, p.xp, tie="split"))
+
+
+def _multiclass_terms(scores: Any, labels: Any) -> tuple:
+    p, _ = _pair(scores, labels, ("scores", "labels"), same_shape=False, integer_labels=True)
+    xp = p.xp
+    ndim = len(p.pred.shape)
+    expected = tuple(p.pred.shape[:-1])
+    if tuple(p.target.shape) != expected:
+        raise ValueError(f"polyloss: labels has shape {tuple(p.target.shape)}; expected {expected}")
+    num_classes = p.pred.shape[-1]
+    check_class_labels(p.backend, p.target, num_classes, None, "labels")
+    safe, _, in_range = cls_core.safe_labels(as_index(p.backend, p.target), num_classes, None, xp)
+    classes = cls_core.expand_class_axis(xp.arange(num_classes, dtype=safe.dtype), -1, ndim, xp)
+    one_hot = xp.where(xp.expand_dims(safe, axis=-1) == classes, xp.ones_like(p.pred), 0.0)
+    true_score = xp.sum(p.pred * one_hot, axis=-1)
+    return p, xp, one_hot, true_score, in_range
+
+
+@_in_scope
+def multiclass_hinge_loss(scores: Any, labels: Any) -> Any:
+    """``optax.losses.multiclass_hinge_loss``: ``max_k(s_k + 1 - [k = y]) - s_y`` (Crammer–Singer)
+    with integer labels, over the last axis."""
+    p, xp, one_hot, true_score, in_range = _multiclass_terms(scores, labels)
+    out = xp.max(p.pred + 1.0 - one_hot, axis=-1) - true_score
+    return finish(p, xp.where(in_range, out, math.nan))
+
+
+@_in_scope
+def multiclass_perceptron_loss(scores: Any, labels: Any) -> Any:
+    """``optax.losses.multiclass_perceptron_loss``: ``max_k s_k - s_y`` with integer labels."""
+    p, xp, one_hot, true_score, in_range = _multiclass_terms(scores, labels)
+    out = xp.max(p.pred, axis=-1) - true_score
+    return finish(p, xp.where(in_range, out, math.nan))

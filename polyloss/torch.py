@@ -33,9 +33,11 @@ from typing import Any
 import numpy as np
 
 from polyloss._inputs import check_same_shape, finish, prepare, prepare_extra
+from polyloss._labels import as_index, check_class_labels
 from polyloss.backends import backend_of
 from polyloss.canonical import classification as canonical
 from polyloss.core import classification as cls_core
+from polyloss.core import margin as margin_core
 from polyloss.core import regression as core
 from polyloss.core._helpers import softplus
 from polyloss.reduction import REDUCTIONS, align_weight, mean_or_nan
@@ -47,6 +49,10 @@ __all__ = [
     "GaussianNLLLoss",
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss",
     "kl_div", "poisson_nll_loss", "gaussian_nll_loss", "sigmoid_focal_loss",
+    "HingeEmbeddingLoss", "MultiLabelMarginLoss", "MultiLabelSoftMarginLoss", "MultiMarginLoss",
+    "SoftMarginLoss", "MarginRankingLoss",
+    "hinge_embedding_loss", "multilabel_margin_loss", "multilabel_soft_margin_loss",
+    "multi_margin_loss", "soft_margin_loss", "margin_ranking_loss",
 ]
 
 _NAMES = ("input", "target", "weight")
@@ -583,3 +589,219 @@ class GaussianNLLLoss(_Loss):
     def forward(self, input: Any, target: Any, var: Any) -> Any:
         return gaussian_nll_loss(input, target, var, full=self.full, eps=self.eps,
                                  reduction=self.reduction)
+
+
+
+# ---- margin losses ----------------------------------------------------------------------
+# torch's C++ kernels count a hinge term only where it is > 0, so the gradient at a kink
+# is 0 for MultiMargin and MultiLabelMargin ("inactive" ties); hinge_embedding and
+# margin_ranking use clamp_min, whose gradient passes at the tie ("active").
+
+def _legacy(size_average: bool | None, reduce: bool | None, reduction: str) -> str:
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce)
+    _check_reduction(reduction)
+    return reduction
+
+
+def hinge_embedding_loss(
+    input: Any, target: Any, margin: float = 1.0, size_average: bool | None = None,
+    reduce: bool | None = None, reduction: str = "mean",
+) -> Any:
+    """``torch.nn.functional.hinge_embedding_loss``: ``x`` where ``y != -1`` plus
+    ``max(0, margin - x)`` where ``y != 1`` (so ±1 labels pick one term)."""
+    reduction = _legacy(size_average, reduce, reduction)
+    with backend_of(input, target, names=_NAMES).scope():
+        p = prepare(input, target, names=_NAMES)
+        check_same_shape(p.pred, p.target, _NAMES[:2])
+        loss = margin_core.hinge_embedding(p.pred, p.target, float(margin), p.xp)
+        return finish(p, _reduce(p.xp, loss, reduction))
+
+
+def soft_margin_loss(
+    input: Any, target: Any, size_average: bool | None = None, reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Any:
+    """``torch.nn.functional.soft_margin_loss``: ``log(1 + exp(-y·x))``, computed stably
+    (torch's ``log1p(exp(-y·x))`` overflows to inf for y·x < -88 in float32)."""
+    reduction = _legacy(size_average, reduce, reduction)
+    with backend_of(input, target, names=_NAMES).scope():
+        p = prepare(input, target, names=_NAMES)
+        check_same_shape(p.pred, p.target, _NAMES[:2])
+        return finish(p, _reduce(p.xp, margin_core.soft_margin(p.pred, p.target, p.xp), reduction))
+
+
+def margin_ranking_loss(
+    input1: Any, input2: Any, target: Any, margin: float = 0, size_average: bool | None = None,
+    reduce: bool | None = None, reduction: str = "mean",
+) -> Any:
+    """``torch.nn.functional.margin_ranking_loss``: ``max(0, -y·(x1 - x2) + margin)``."""
+    reduction = _legacy(size_average, reduce, reduction)
+    names = ("input1", "input2", "weight", "target")
+    with backend_of(input1, input2, None, target, names=names).scope():
+        p = prepare(input1, input2, names=names[:3])
+        check_same_shape(p.pred, p.target, names[:2])
+        y = prepare_extra(p, target, "target")
+        check_same_shape(p.pred, y, ("input1", "target"))
+        loss = margin_core.margin_ranking(p.pred, p.target, y, float(margin), p.xp)
+        return finish(p, _reduce(p.xp, loss, reduction))
+
+
+def multilabel_soft_margin_loss(
+    input: Any, target: Any, weight: Any = None, size_average: bool | None = None,
+    reduce: bool | None = None, reduction: str = "mean",
+) -> Any:
+    """``torch.nn.functional.multilabel_soft_margin_loss``: the BCE-with-logits of each class
+    (times ``weight``), averaged over the classes (last axis), then reduced over samples."""
+    reduction = _legacy(size_average, reduce, reduction)
+    with backend_of(input, target, weight, names=_NAMES).scope():
+        p = prepare(input, target, weight, names=_NAMES)
+        check_same_shape(p.pred, p.target, _NAMES[:2])
+        xp = p.xp
+        x, y = p.pred, p.target
+        loss = y * softplus(-x, xp) + (1.0 - y) * softplus(x, xp)
+        if p.weight is not None:
+            loss = loss * _elementwise_weight(xp, p.weight, tuple(x.shape))
+        loss = xp.sum(loss, axis=-1) / x.shape[-1]
+        return finish(p, _reduce(xp, loss, reduction))
+
+
+def _class_index_input(p: Any, name: str = "target") -> tuple:
+    """(scores, labels, squeeze) for torch's ``(N, C)`` or unbatched ``(C,)`` input."""
+    xp = p.xp
+    x, t = p.pred, p.target
+    unbatched = len(x.shape) == 1
+    if unbatched:
+        x, t = xp.expand_dims(x, axis=0), xp.reshape(t, (1,))
+    if len(x.shape) != 2 or tuple(t.shape) != (x.shape[0],):
+        raise ValueError(f"polyloss: expected input of shape (N, C) or (C,) and {name} of shape (N,) "
+                         f"or (); got {tuple(p.pred.shape)} and {tuple(p.target.shape)}")
+    return x, t, unbatched
+
+
+def multi_margin_loss(
+    input: Any, target: Any, p: int = 1, margin: float = 1.0, weight: Any = None,
+    size_average: bool | None = None, reduce: bool | None = None, reduction: str = "mean",
+) -> Any:
+    """``torch.nn.functional.multi_margin_loss``: ``Σ_{i≠y} w_y·max(0, margin - x_y + x_i)^p / C``
+    per sample (``p`` 1 or 2), then an unweighted mean over samples."""
+    reduction = _legacy(size_average, reduce, reduction)
+    if p not in (1, 2):
+        raise ValueError("only p == 1 and p == 2 supported")
+    with backend_of(input, target, weight, names=_NAMES).scope():
+        prep = prepare(input, target, names=_NAMES, integer_target=True)
+        xp = prep.xp
+        x, t, unbatched = _class_index_input(prep)
+        num_classes = x.shape[1]
+        check_class_labels(prep.backend, t, num_classes, None, "target")
+        safe, _, in_range = cls_core.safe_labels(as_index(prep.backend, t), num_classes, None, xp)
+        classes = xp.expand_dims(xp.arange(num_classes, dtype=safe.dtype), axis=0)
+        not_true = xp.expand_dims(safe, axis=1) != classes
+        true_score = xp.expand_dims(cls_core.take_class(x, safe, 1, xp), axis=1)
+        loss = margin_core.multi_margin(x, true_score, not_true, float(margin), p, num_classes, 1, xp,
+                                        tie="inactive")
+        if weight is not None:
+            w = prepare_extra(prep, weight, "weight")
+            if tuple(w.shape) != (num_classes,):
+                raise ValueError(f"polyloss: weight must have shape ({num_classes},), got {tuple(w.shape)}")
+            loss = loss * cls_core.take_class(xp.broadcast_to(xp.expand_dims(w, axis=0), tuple(x.shape)),
+                                              safe, 1, xp)
+        loss = xp.where(in_range, loss, float("nan"))
+        if unbatched:
+            loss = xp.reshape(loss, ())
+        return finish(prep, _reduce(xp, loss, reduction))
+
+
+def multilabel_margin_loss(
+    input: Any, target: Any, size_average: bool | None = None, reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Any:
+    """``torch.nn.functional.multilabel_margin_loss``: ``target`` lists each sample's classes,
+    padded with -1 (reading stops at the first -1);
+    ``Σ_{j listed} Σ_{i not listed} max(0, 1 - (x_j - x_i)) / C``."""
+    reduction = _legacy(size_average, reduce, reduction)
+    with backend_of(input, target, names=_NAMES).scope():
+        prep = prepare(input, target, names=_NAMES, integer_target=True)
+        xp = prep.xp
+        check_same_shape(prep.pred, prep.target, _NAMES[:2])
+        unbatched = len(prep.pred.shape) == 1
+        x, t = prep.pred, as_index(prep.backend, prep.target)
+        if unbatched:
+            x, t = xp.expand_dims(x, axis=0), xp.expand_dims(t, axis=0)
+        num_classes = x.shape[-1]
+        check_class_labels(prep.backend, t, num_classes, -1, "target")
+        positions = xp.expand_dims(xp.arange(num_classes, dtype=t.dtype), axis=0)
+        first_pad = xp.min(xp.where(t == -1, positions, num_classes), axis=-1, keepdims=True)
+        listed = positions < first_pad  # entries before the first -1
+        classes = xp.reshape(xp.arange(num_classes, dtype=t.dtype), (1, 1, num_classes))
+        hit = xp.logical_and(xp.expand_dims(listed, axis=-1), xp.expand_dims(t, axis=-1) == classes)
+        positive = xp.any(hit, axis=1)
+        loss = margin_core.multilabel_margin(x, positive, 1.0, xp, tie="inactive")
+        if unbatched:
+            loss = xp.reshape(loss, ())
+        return finish(prep, _reduce(xp, loss, reduction))
+
+
+class HingeEmbeddingLoss(_Loss):
+    """``torch.nn.HingeEmbeddingLoss(margin=1.0, size_average=None, reduce=None, reduction='mean')``."""
+
+    def __init__(self, margin: float = 1.0, size_average: bool | None = None,
+                 reduce: bool | None = None, reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+
+    def forward(self, input: Any, target: Any) -> Any:
+        return hinge_embedding_loss(input, target, margin=self.margin, reduction=self.reduction)
+
+
+class MultiLabelMarginLoss(_Loss):
+    """``torch.nn.MultiLabelMarginLoss(size_average=None, reduce=None, reduction='mean')``."""
+
+    def forward(self, input: Any, target: Any) -> Any:
+        return multilabel_margin_loss(input, target, reduction=self.reduction)
+
+
+class MultiLabelSoftMarginLoss(_WeightedLoss):
+    """``torch.nn.MultiLabelSoftMarginLoss(weight=None, size_average=None, reduce=None,
+    reduction='mean')``."""
+
+    def forward(self, input: Any, target: Any) -> Any:
+        return multilabel_soft_margin_loss(input, target, weight=self.weight, reduction=self.reduction)
+
+
+class MultiMarginLoss(_WeightedLoss):
+    """``torch.nn.MultiMarginLoss(p=1, margin=1.0, weight=None, size_average=None, reduce=None,
+    reduction='mean')``."""
+
+    def __init__(self, p: int = 1, margin: float = 1.0, weight: Any = None,
+                 size_average: bool | None = None, reduce: bool | None = None,
+                 reduction: str = "mean") -> None:
+        super().__init__(weight, size_average, reduce, reduction)
+        if p not in (1, 2):
+            raise ValueError("only p == 1 and p == 2 supported")
+        self.p = p
+        self.margin = margin
+
+    def forward(self, input: Any, target: Any) -> Any:
+        return multi_margin_loss(input, target, p=self.p, margin=self.margin, weight=self.weight,
+                                 reduction=self.reduction)
+
+
+class SoftMarginLoss(_Loss):
+    """``torch.nn.SoftMarginLoss(size_average=None, reduce=None, reduction='mean')``."""
+
+    def forward(self, input: Any, target: Any) -> Any:
+        return soft_margin_loss(input, target, reduction=self.reduction)
+
+
+class MarginRankingLoss(_Loss):
+    """``torch.nn.MarginRankingLoss(margin=0.0, size_average=None, reduce=None, reduction='mean')``,
+    called ``(input1, input2, target)``."""
+
+    def __init__(self, margin: float = 0.0, size_average: bool | None = None,
+                 reduce: bool | None = None, reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+
+    def forward(self, input1: Any, input2: Any, target: Any) -> Any:
+        return margin_ranking_loss(input1, input2, target, margin=self.margin, reduction=self.reduction)

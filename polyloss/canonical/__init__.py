@@ -10,6 +10,15 @@ from polyloss.canonical.classification import (
     poisson_nll,
     poly1_cross_entropy,
 )
+from polyloss.canonical.margin import (
+    categorical_hinge,
+    hinge,
+    hinge_embedding,
+    margin_ranking,
+    multi_margin,
+    soft_margin,
+    squared_hinge,
+)
 from polyloss.canonical.regression import (
     huber,
     l1,
@@ -24,6 +33,8 @@ from polyloss.canonical.regression import (
 )
 
 __all__ = [
+    "categorical_hinge", "hinge", "hinge_embedding", "margin_ranking", "multi_margin", "soft_margin",
+    "squared_hinge",
     "binary_cross_entropy", "cross_entropy", "focal", "gaussian_nll", "kl_div", "nll", "poisson_nll",
     "poly1_cross_entropy",
     "huber", "l1", "log_cosh", "mae", "mape", "mse", "msle", "quantile", "rmse", "smooth_l1",

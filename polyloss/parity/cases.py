@@ -297,12 +297,55 @@ OPTAX += [
          lambda m, p, t, w: m.kl_divergence(p, t), domain="kl", edges=("zero_target", "batch1")),
 ]
 
+# ---- margin losses ------------------------------------------------------------------------
+
+_SIGNED = ("batch1",)
+CANONICAL += [
+    Case("hinge", "polyloss.hinge(pred, target)", "polyloss", lambda m, p, t, w: m.hinge(p, t),
+         domain="signed", edges=_SIGNED),
+    Case("hinge", "polyloss.squared_hinge(pred, target, margin=0.5)", "polyloss",
+         lambda m, p, t, w: m.squared_hinge(p, t, margin=0.5), domain="signed", edges=_SIGNED),
+    Case("soft_margin", "polyloss.soft_margin(pred, target)", "polyloss",
+         lambda m, p, t, w: m.soft_margin(p, t), domain="signed", edges=_SIGNED),
+    Case("multiclass_hinge", "polyloss.categorical_hinge(pred, target)", "polyloss",
+         lambda m, p, t, w: m.categorical_hinge(p, t), domain="class_logits", edges=("batch1",)),
+    Case("multiclass_hinge", "polyloss.multi_margin(pred, target, p=2)", "polyloss",
+         lambda m, p, t, w: m.multi_margin(p, t, p=2), domain="class_logits", edges=("batch1",)),
+]
+TORCH += [
+    Case("multiclass_hinge", "MultiMarginLoss()", "torch", lambda m, p, t, w: m.MultiMarginLoss()(p, t),
+         domain="class_logits", edges=("batch1",)),
+    Case("soft_margin", "SoftMarginLoss()", "torch", lambda m, p, t, w: m.SoftMarginLoss()(p, t),
+         domain="signed", edges=_SIGNED),
+    Case("hinge_embedding", "HingeEmbeddingLoss(margin=0.5)", "torch",
+         lambda m, p, t, w: m.HingeEmbeddingLoss(margin=0.5)(p, t), domain="signed", edges=_SIGNED),
+    Case("soft_margin", "MultiLabelSoftMarginLoss()", "torch",
+         lambda m, p, t, w: m.MultiLabelSoftMarginLoss()(p, t), domain="binary_logits", edges=_BIN),
+]
+KERAS += [
+    Case("hinge", "Hinge()", "keras", lambda m, p, t, w: m.Hinge()(t, p), domain="signed", edges=_SIGNED),
+    Case("hinge", "SquaredHinge()", "keras", lambda m, p, t, w: m.SquaredHinge()(t, p), domain="signed",
+         edges=_SIGNED),
+]
+GLUON += [
+    Case("hinge", "HingeLoss()", "gluon", lambda m, p, t, w: m.HingeLoss()(p, t), domain="signed",
+         edges=_SIGNED),
+    Case("soft_margin", "LogisticLoss()", "gluon", lambda m, p, t, w: m.LogisticLoss()(p, t),
+         domain="signed", edges=_SIGNED),
+]
+OPTAX += [
+    Case("hinge", "hinge_loss(predictor_outputs, targets)", "optax",
+         lambda m, p, t, w: m.hinge_loss(p, t), domain="signed", edges=_SIGNED),
+    Case("multiclass_hinge", "multiclass_hinge_loss(scores, labels)", "optax",
+         lambda m, p, t, w: m.multiclass_hinge_loss(p, t), domain="class_logits", edges=("batch1",)),
+]
+
 ALL_CASES: list[Case] = CANONICAL + TORCH + KERAS + GLUON + OPTAX
 CONVENTIONS = ("polyloss", "torch", "keras", "gluon", "optax")
 
 
 CLASS_DOMAINS = ("binary_logits", "binary_probs", "class_logits", "log_probs_labels", "class_probs",
-                 "prob_pairs", "kl", "counts", "rates", "gaussian")
+                 "prob_pairs", "kl", "counts", "rates", "gaussian", "signed")
 
 
 def _log_softmax(x: np.ndarray) -> np.ndarray:
@@ -350,6 +393,9 @@ def _classification_inputs(case: Case, edge: str | None, dtype: str,
         if edge == "zero_counts":
             target[:, :2] = 0.0
         pred = rng.normal(size=(n, c)) if domain == "counts" else rng.uniform(0.1, 3.0, size=(n, c))
+    elif domain == "signed":  # margin losses: scores and ±1 labels
+        pred = rng.normal(size=(n, c))
+        target = np.where(rng.random((n, c)) < 0.5, -1.0, 1.0)
     else:  # gaussian
         target = rng.normal(size=(n, c))
         pred = target + rng.normal(size=(n, c))

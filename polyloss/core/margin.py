@@ -1,0 +1,66 @@
+"""Margin (hinge-type) losses, unreduced (Array API only).
+
+Ties at a hinge's kink get the gradient of the active branch (``where(a >= 0, a, 0)``),
+the same on every backend; conventions that split ties (optax) or give them away (MXNet's
+``relu``) build their own from ``hinge_part``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from polyloss.core._helpers import abs_zero_grad, softplus
+
+
+def hinge_part(a: Any, xp: Any, tie: str = "active") -> Any:
+    """``max(a, 0)`` with the gradient at ``a = 0`` chosen by ``tie``: ``"active"`` (1, as
+    TensorFlow's ``maximum(a, 0)``), ``"inactive"`` (0, as ``relu``) or ``"split"`` (½, as
+    ``jnp.maximum``/``torch.maximum``)."""
+    if tie == "active":
+        return xp.where(a >= 0, a, 0.0)
+    if tie == "inactive":
+        return xp.where(a > 0, a, 0.0)
+    return 0.5 * (a + abs_zero_grad(a, xp))  # d/da at 0 = ½ (sign(0) = 0)
+
+
+def hinge(pred: Any, target: Any, margin: float, xp: Any, tie: str = "active") -> Any:
+    """``max(0, margin - y·ŷ)`` for labels ``y = ±1``."""
+    return hinge_part(margin - target * pred, xp, tie)
+
+
+def soft_margin(pred: Any, target: Any, xp: Any) -> Any:
+    """``log(1 + exp(-y·x))`` computed as ``softplus(-y·x)``: finite for every finite input."""
+    return softplus(-(target * pred), xp)
+
+
+def hinge_embedding(pred: Any, target: Any, margin: float, xp: Any) -> Any:
+    """torch's form: ``x`` where ``y != -1`` plus ``max(0, margin - x)`` where ``y != 1``
+    (so labels other than ±1 get both terms, as in torch)."""
+    hinge_term = xp.where(target != 1, hinge_part(margin - pred, xp), 0.0)
+    return hinge_term + xp.where(target != -1, pred, 0.0)
+
+
+def margin_ranking(x1: Any, x2: Any, target: Any, margin: float, xp: Any) -> Any:
+    """``max(0, -y·(x1 - x2) + margin)``."""
+    return hinge_part(-target * (x1 - x2) + margin, xp)
+
+
+def multi_margin(scores: Any, true_score: Any, not_true: Any, margin: float, p: int,
+                 num_classes: int, axis: int, xp: Any, tie: str = "active") -> Any:
+    """Weston–Watkins: ``Σ_{i≠y} max(0, margin - s_y + s_i)^p / C`` along ``axis``
+    (``true_score`` keeps the axis with size 1; ``not_true`` masks the true class out)."""
+    h = hinge_part(margin - true_score + scores, xp, tie)
+    if p == 2:
+        h = h * h
+    return xp.sum(xp.where(not_true, h, 0.0), axis=axis) / num_classes
+
+
+def multilabel_margin(scores: Any, positive: Any, margin: float, xp: Any, tie: str = "active") -> Any:
+    """``Σ_{j positive} Σ_{i negative} max(0, margin - (s_j - s_i)) / C`` over the last axis
+    (``positive`` is a boolean mask of the scores' shape)."""
+    num_classes = scores.shape[-1]
+    diff = margin - (xp.expand_dims(scores, axis=-1) - xp.expand_dims(scores, axis=-2))
+    pair = xp.logical_and(xp.expand_dims(positive, axis=-1),
+                          xp.expand_dims(xp.logical_not(positive), axis=-2))
+    hinged = xp.where(pair, hinge_part(diff, xp, tie), 0.0)
+    return xp.sum(xp.sum(hinged, axis=-1), axis=-1) / num_classes

@@ -402,7 +402,8 @@ def _multiclass_terms(scores: Any, labels: Any) -> tuple:
 @_in_scope
 def multiclass_hinge_loss(scores: Any, labels: Any) -> Any:
     """``optax.losses.multiclass_hinge_loss``: ``max_k(s_k + 1 - [k = y]) - s_y`` (Crammer–Singer)
-    with integer labels, over the last axis."""
+    with integer labels, over the last axis. The result keeps the scores' dtype (optax's
+    ``jax.nn.one_hot`` makes float32 scores float64 when ``jax_enable_x64`` is on)."""
     p, xp, one_hot, true_score, in_range = _multiclass_terms(scores, labels)
     out = xp.max(p.pred + 1.0 - one_hot, axis=-1) - true_score
     return finish(p, xp.where(in_range, out, math.nan))

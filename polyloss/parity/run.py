@@ -194,6 +194,8 @@ def _compare(case: Case, edge: str, dtype: str, targets: list[TestBackend],
         ref_value, ref_grad = _native_value_and_grad(case.convention, case.call, arrays)
         reference, ref_dtype = "native", str(np.asarray(ref_value).dtype)
     out_dtype = ref_dtype if ref_dtype in ("float16", "float32", "float64") else dtype
+    if case.native_promotes:
+        out_dtype = dtype
     tol = tolerance(out_dtype, n)
     if reference == "native" and out_dtype == "float32":
         tol = max(tol, case.native_float32_tol)

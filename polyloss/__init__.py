@@ -11,6 +11,8 @@ from polyloss.backends import array_namespace, backend_of, device_of
 from polyloss.canonical import (
     binary_cross_entropy,
     categorical_hinge,
+    cosine_embedding,
+    cosine_similarity,
     cross_entropy,
     focal,
     gaussian_nll,
@@ -34,6 +36,7 @@ from polyloss.canonical import (
     smooth_l1,
     soft_margin,
     squared_hinge,
+    triplet_margin,
 )
 
 __version__ = "0.1.0"
@@ -43,6 +46,9 @@ __all__ = [
     "array_namespace",
     "backend_of",
     "device_of",
+    "cosine_embedding",
+    "cosine_similarity",
+    "triplet_margin",
     "categorical_hinge",
     "hinge",
     "hinge_embedding",

@@ -41,6 +41,7 @@ __all__ = [
     "Loss", "L1Loss", "L2Loss", "HuberLoss",
     "SigmoidBinaryCrossEntropyLoss", "SigmoidBCELoss", "SoftmaxCrossEntropyLoss", "SoftmaxCELoss",
     "KLDivLoss", "PoissonNLLLoss", "HingeLoss", "SquaredHingeLoss", "LogisticLoss",
+    "CosineEmbeddingLoss", "TripletLoss",
 ]
 
 _NAMES = ("pred", "label", "sample_weight")
@@ -373,3 +374,64 @@ class LogisticLoss(Loss):
             label = (label + 1.0) / 2.0
         positive = pred >= 0
         return xp.where(positive, pred, 0.0) - pred * label + _gluon_softrelu_neg_abs(xp, pred, positive)
+
+
+
+# ---- embedding losses ---------------------------------------------------------------------
+
+class CosineEmbeddingLoss(Loss):
+    """``gluon.loss.CosineEmbeddingLoss(weight=None, batch_axis=0, margin=0)``, called
+    ``(input1, input2, label, sample_weight=None)``: ``1 - cos`` where ``label = 1``,
+    ``max(0, cos - margin)`` where ``label = -1`` (0 for other labels), with
+    ``cos = x·y / max(‖x‖‖y‖, 1e-12)`` over the last axis. Returns shape ``(N, 1)``."""
+
+    def __init__(self, weight: float | None = None, batch_axis: int = 0, margin: float = 0,
+                 **kwargs: Any) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        self._margin = margin
+
+    def __call__(self, input1: Any, input2: Any, label: Any, sample_weight: Any = None) -> Any:
+        return self.forward(input1, input2, label, sample_weight)
+
+    def forward(self, input1: Any, input2: Any, label: Any, sample_weight: Any = None) -> Any:
+        names = ("input1", "input2", "sample_weight", "label")
+        with backend_of(input1, input2, sample_weight, label, names=names).scope():
+            p = prepare(input1, input2, sample_weight, names=names[:3])
+            xp = p.xp
+            x1 = _reshape_like(xp, p.pred, p.target)
+            x2 = p.target
+            y = xp.reshape(prepare_extra(p, label, "label"), (-1, 1))
+            dot = xp.reshape(xp.sum(x1 * x2, axis=-1), (-1, 1))
+            norms = xp.reshape(xp.sqrt(xp.sum(x1 * x1, axis=-1)) * xp.sqrt(xp.sum(x2 * x2, axis=-1)),
+                               (-1, 1))
+            cos = dot / xp.where(norms < _LOG_EPS, _LOG_EPS, norms)
+            similar = xp.where(y == 1, 1.0 - cos, 0.0)
+            dissimilar = xp.where(y == -1, cos - self._margin, 0.0)
+            loss = similar + xp.where(dissimilar > 0, dissimilar, 0.0)
+            return finish(p, _apply_weighting(xp, loss, self._weight, p.weight))
+
+
+class TripletLoss(Loss):
+    """``gluon.loss.TripletLoss(margin=1, weight=None, batch_axis=0)``, called
+    ``(pred, positive, negative)``: ``relu(Σ(positive - pred)² - Σ(negative - pred)² + margin)``
+    with the sums over every non-batch axis (squared distances, no square root)."""
+
+    def __init__(self, margin: float = 1, weight: float | None = None, batch_axis: int = 0,
+                 **kwargs: Any) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        self._margin = margin
+
+    def __call__(self, pred: Any, positive: Any, negative: Any) -> Any:
+        return self.forward(pred, positive, negative)
+
+    def forward(self, pred: Any, positive: Any, negative: Any) -> Any:
+        names = ("pred", "positive", "sample_weight", "negative")
+        with backend_of(pred, positive, None, negative, names=names).scope():
+            p = prepare(pred, positive, names=names[:3])
+            xp = p.xp
+            pos = _reshape_like(xp, p.target, p.pred)
+            neg = _reshape_like(xp, prepare_extra(p, negative, "negative"), p.pred)
+            diff = (pos - p.pred) * (pos - p.pred) - (neg - p.pred) * (neg - p.pred)
+            loss = margin_core.hinge_part(_sum_except(xp, diff, self._batch_axis) + self._margin, xp,
+                                          tie="inactive")
+            return finish(p, _apply_weighting(xp, loss, self._weight, None))

@@ -58,6 +58,7 @@ __all__ = [
     "binary_crossentropy", "binary_focal_crossentropy", "categorical_crossentropy",
     "categorical_focal_crossentropy", "sparse_categorical_crossentropy", "kl_divergence", "poisson",
     "Hinge", "SquaredHinge", "CategoricalHinge", "hinge", "squared_hinge", "categorical_hinge",
+    "CosineSimilarity", "cosine_similarity",
 ]
 
 EPSILON = 1e-7  # keras.config.epsilon()
@@ -563,7 +564,22 @@ def _categorical_hinge(xp, y_true, y_pred):
     return margin_core.hinge_part(neg - pos + 1.0, xp, tie="active"), None
 
 
+def _l2_normalize(xp: Any, x: Any, axis: int) -> Any:
+    """``keras.ops.normalize``: ``x · min(rsqrt(Σx²), 1/1e-7)`` (a zero vector stays 0)."""
+    square_sum = xp.sum(x * x, axis=axis, keepdims=True)
+    positive = square_sum > 0
+    inv_norm = xp.where(positive, 1.0 / xp.sqrt(xp.where(positive, square_sum, 1.0)), math.inf)
+    return x * xp.where(inv_norm > 1.0 / EPSILON, 1.0 / EPSILON, inv_norm)
+
+
+def _cosine_similarity(xp, y_true, y_pred, axis=-1):
+    y_true, y_pred = squeeze_or_expand_to_same_rank(xp, y_true, y_pred)
+    _same_shape(y_true, y_pred)
+    return -xp.sum(_l2_normalize(xp, y_true, axis) * _l2_normalize(xp, y_pred, axis), axis=axis), None
+
+
 _CLASSIFICATION = {
+    "cosine_similarity": _cosine_similarity,
     "hinge": _hinge,
     "squared_hinge": _squared_hinge,
     "categorical_hinge": _categorical_hinge,
@@ -763,3 +779,15 @@ CategoricalHinge = _classification_loss(
     "CategoricalHinge", "categorical_hinge", {},
     "``keras.losses.CategoricalHinge(reduction='sum_over_batch_size', name='categorical_hinge', "
     "dtype=None)``.")
+
+
+def cosine_similarity(y_true: Any, y_pred: Any, axis: int = -1) -> Any:
+    """``keras.losses.cosine_similarity``: ``-Σ normalize(y_true)·normalize(y_pred)`` along ``axis``
+    (a loss in [-1, 1]; a zero vector gives 0)."""
+    return _call_function("cosine_similarity", y_true, y_pred, axis=axis)
+
+
+CosineSimilarity = _classification_loss(
+    "CosineSimilarity", "cosine_similarity", {"axis": -1},
+    "``keras.losses.CosineSimilarity(axis=-1, reduction='sum_over_batch_size', "
+    "name='cosine_similarity', dtype=None)``: the negative cosine similarity.")

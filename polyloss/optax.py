@@ -25,7 +25,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from polyloss._inputs import check_same_shape, finish, prepare
+from polyloss._inputs import check_same_shape, finish, prepare, prepare_extra
 from polyloss._labels import as_index, check_class_labels
 from polyloss.backends import backend_of
 from polyloss.core import classification as cls_core
@@ -40,6 +40,7 @@ __all__ = [
     "poly_loss_cross_entropy", "kl_divergence", "kl_divergence_with_log_targets",
     "generalized_kl_divergence", "convex_kl_divergence", "smooth_labels",
     "hinge_loss", "perceptron_loss", "multiclass_hinge_loss", "multiclass_perceptron_loss",
+    "cosine_similarity", "cosine_distance", "triplet_margin_loss",
 ]
 
 _NAMES = ("predictions", "targets", "weights")
@@ -415,3 +416,61 @@ def multiclass_perceptron_loss(scores: Any, labels: Any) -> Any:
     p, xp, one_hot, true_score, in_range = _multiclass_terms(scores, labels)
     out = xp.max(p.pred, axis=-1) - true_score
     return finish(p, xp.where(in_range, out, math.nan))
+
+
+
+# ---- embedding losses ---------------------------------------------------------------------
+
+def _optax_cosine(predictions: Any, targets: Any, epsilon: float, axis: Any, where: Any) -> tuple:
+    p, mask = _pair(predictions, targets, ("predictions", "targets"), where)
+    backend = p.backend
+    _require_floating(backend, backend.to_xp(targets) if backend.to_xp is not None else targets,
+                      "targets")
+    xp = p.xp
+
+    def unit(v: Any) -> Any:
+        norm2 = _masked_sum_keepdims(xp, v * v, axis, mask)
+        return v / xp.sqrt(xp.where(norm2 < epsilon, epsilon, norm2))
+
+    return p, _masked_sum(xp, unit(p.pred) * unit(p.target), axis, mask)
+
+
+def _masked_sum_keepdims(xp: Any, x: Any, axis: Any, mask: Any) -> Any:
+    return xp.sum(x if mask is None else xp.where(mask, x, 0.0), axis=axis, keepdims=True)
+
+
+@_in_scope
+def cosine_similarity(predictions: Any, targets: Any, *, epsilon: float = 0.0,
+                      axis: int | tuple[int, ...] | None = -1, where: Any = None) -> Any:
+    """``optax.losses.cosine_similarity``: ``Σ a/√max(Σa², ε) · b/√max(Σb², ε)`` over ``axis`` (a
+    similarity; ``epsilon=0`` gives NaN for a zero vector, as optax)."""
+    p, out = _optax_cosine(predictions, targets, epsilon, axis, where)
+    return finish(p, out)
+
+
+@_in_scope
+def cosine_distance(predictions: Any, targets: Any, *, epsilon: float = 0.0,
+                    axis: int | tuple[int, ...] | None = -1, where: Any = None) -> Any:
+    """``optax.losses.cosine_distance``: ``1 - cosine_similarity``."""
+    p, out = _optax_cosine(predictions, targets, epsilon, axis, where)
+    return finish(p, 1.0 - out)
+
+
+@_in_scope
+def triplet_margin_loss(anchors: Any, positives: Any, negatives: Any, axis: int = -1,
+                        norm_degree: float = 2, margin: float = 1.0, eps: float = 1e-6) -> Any:
+    """``optax.losses.triplet_margin_loss``: ``max(0, d(a, p) - d(a, n) + margin)`` with
+    ``d = (Σ(a - b)^k + eps)^(1/k)``, ``k = norm_degree`` (no absolute value: an odd ``k``
+    gives signed distances, as optax)."""
+    p, _ = _pair(anchors, positives, ("anchors", "positives"))
+    xp = p.xp
+    neg = prepare_extra(p, negatives, "negatives")
+    check_same_shape(p.pred, neg, ("anchors", "negatives"))
+
+    def distance(b: Any) -> Any:
+        d = p.pred - b
+        powered = d * d if norm_degree == 2 else d ** norm_degree
+        return (xp.sum(powered, axis=axis) + eps) ** (1.0 / norm_degree)
+
+    loss = margin_core.hinge_part(distance(p.target) - distance(neg) + margin, xp, tie="split")
+    return finish(p, loss)

@@ -37,6 +37,7 @@ from polyloss._labels import as_index, check_class_labels
 from polyloss.backends import backend_of
 from polyloss.canonical import classification as canonical
 from polyloss.core import classification as cls_core
+from polyloss.core import embedding as embedding_core
 from polyloss.core import margin as margin_core
 from polyloss.core import regression as core
 from polyloss.core._helpers import softplus
@@ -53,6 +54,9 @@ __all__ = [
     "SoftMarginLoss", "MarginRankingLoss",
     "hinge_embedding_loss", "multilabel_margin_loss", "multilabel_soft_margin_loss",
     "multi_margin_loss", "soft_margin_loss", "margin_ranking_loss",
+    "CosineEmbeddingLoss", "TripletMarginLoss", "TripletMarginWithDistanceLoss",
+    "cosine_embedding_loss", "triplet_margin_loss", "triplet_margin_with_distance_loss",
+    "pairwise_distance",
 ]
 
 _NAMES = ("input", "target", "weight")
@@ -805,3 +809,153 @@ class MarginRankingLoss(_Loss):
 
     def forward(self, input1: Any, input2: Any, target: Any) -> Any:
         return margin_ranking_loss(input1, input2, target, margin=self.margin, reduction=self.reduction)
+
+
+
+# ---- embedding losses -------------------------------------------------------------------
+
+_COSINE_EPS = 1e-12  # torch adds 1e-12 to each squared norm
+
+
+def cosine_embedding_loss(
+    input1: Any, input2: Any, target: Any, margin: float = 0, size_average: bool | None = None,
+    reduce: bool | None = None, reduction: str = "mean",
+) -> Any:
+    """``torch.nn.functional.cosine_embedding_loss``: ``1 - cos`` where ``y = 1``,
+    ``max(0, cos - margin)`` where ``y = -1``, with
+    ``cos = x1·x2 / sqrt((‖x1‖² + 1e-12)(‖x2‖² + 1e-12))`` along dim 1 (0 for 1-D inputs)."""
+    reduction = _legacy(size_average, reduce, reduction)
+    names = ("input1", "input2", "weight", "target")
+    with backend_of(input1, input2, None, target, names=names).scope():
+        p = prepare(input1, input2, names=names[:3])
+        check_same_shape(p.pred, p.target, names[:2])
+        xp = p.xp
+        dim = 0 if len(p.pred.shape) == 1 else 1
+        x1, x2 = p.pred, p.target
+        prod = xp.sum(x1 * x2, axis=dim)
+        mag1 = xp.sum(x1 * x1, axis=dim) + _COSINE_EPS
+        mag2 = xp.sum(x2 * x2, axis=dim) + _COSINE_EPS
+        cos = prod / xp.sqrt(mag1 * mag2)
+        y = prepare_extra(p, target, "target")
+        check_same_shape(cos, y, ("the pair similarities", "target"))
+        loss = embedding_core.cosine_embedding(cos, y, float(margin), xp)
+        return finish(p, _reduce(xp, loss, reduction))
+
+
+def pairwise_distance(x1: Any, x2: Any, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Any:
+    """``torch.nn.functional.pairwise_distance``: ``‖x1 - x2 + eps‖_p`` over the last dimension."""
+    names = ("x1", "x2", "weight")
+    with backend_of(x1, x2, names=names).scope():
+        prep = prepare(x1, x2, names=names)
+        check_same_shape(prep.pred, prep.target, names[:2])
+        xp = prep.xp
+        out = embedding_core.p_norm(prep.pred - prep.target + eps, float(p), -1, xp, keepdims=keepdim)
+        return finish(prep, out)
+
+
+def _triplet(anchor: Any, positive: Any, negative: Any, distance: Any, margin: float, swap: bool,
+             reduction: str) -> Any:
+    names = ("anchor", "positive", "weight", "negative")
+    with backend_of(anchor, positive, None, negative, names=names).scope():
+        prep = prepare(anchor, positive, names=names[:3])
+        xp = prep.xp
+        neg = prepare_extra(prep, negative, "negative")
+        if not len(prep.pred.shape) == len(prep.target.shape) == len(neg.shape):
+            raise ValueError("The anchor, positive, and negative tensors are expected to have the same "
+                             f"number of dimensions, but got: anchor {len(prep.pred.shape)}D, positive "
+                             f"{len(prep.target.shape)}D, and negative {len(neg.shape)}D inputs")
+        check_same_shape(prep.pred, prep.target, ("anchor", "positive"))
+        check_same_shape(prep.pred, neg, ("anchor", "negative"))
+        d_pos = distance(prep.pred, prep.target)
+        d_neg = distance(prep.pred, neg)
+        if swap:
+            d_swap = distance(prep.target, neg)
+            d_neg = margin_core.hinge_part(d_neg - d_swap, xp, tie="split") * -1.0 + d_neg  # min
+        loss = embedding_core.triplet(d_pos, d_neg, float(margin), xp)
+        return finish(prep, _reduce(xp, loss, reduction))
+
+
+def triplet_margin_loss(
+    anchor: Any, positive: Any, negative: Any, margin: float = 1.0, p: float = 2, eps: float = 1e-6,
+    swap: bool = False, size_average: bool | None = None, reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Any:
+    """``torch.nn.functional.triplet_margin_loss``: ``max(0, d(a, p) - d(a, n) + margin)`` with
+    ``d = pairwise_distance(·, ·, p, eps)`` (eps added to the difference); ``swap`` uses
+    ``min(d(a, n), d(p, n))``."""
+    reduction = _legacy(size_average, reduce, reduction)
+    if not margin > 0:
+        raise ValueError(f"margin must be greater than 0, got {margin}")
+
+    def distance(a: Any, b: Any) -> Any:
+        xp = backend_of(a).xp
+        return embedding_core.p_norm(a - b + eps, float(p), -1, xp)
+
+    return _triplet(anchor, positive, negative, distance, margin, swap, reduction)
+
+
+def triplet_margin_with_distance_loss(
+    anchor: Any, positive: Any, negative: Any, *, distance_function: Any = None, margin: float = 1.0,
+    swap: bool = False, reduction: str = "mean",
+) -> Any:
+    """``torch.nn.functional.triplet_margin_with_distance_loss``: the triplet loss with any
+    ``distance_function(x, y)`` (default: :func:`pairwise_distance`); ``margin`` must be > 0."""
+    if not margin > 0:
+        raise ValueError("triplet_margin_with_distance_loss: expected margin to be greater than 0, "
+                         f"got {margin} instead")
+    _check_reduction(reduction)
+    distance = distance_function if distance_function is not None else pairwise_distance
+    return _triplet(anchor, positive, negative, distance, margin, swap, reduction)
+
+
+class CosineEmbeddingLoss(_Loss):
+    """``torch.nn.CosineEmbeddingLoss(margin=0.0, size_average=None, reduce=None,
+    reduction='mean')``, called ``(input1, input2, target)``."""
+
+    def __init__(self, margin: float = 0.0, size_average: bool | None = None,
+                 reduce: bool | None = None, reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+
+    def forward(self, input1: Any, input2: Any, target: Any) -> Any:
+        return cosine_embedding_loss(input1, input2, target, margin=self.margin, reduction=self.reduction)
+
+
+class TripletMarginLoss(_Loss):
+    """``torch.nn.TripletMarginLoss(margin=1.0, p=2.0, eps=1e-06, swap=False, size_average=None,
+    reduce=None, reduction='mean')``, called ``(anchor, positive, negative)``."""
+
+    def __init__(self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6, swap: bool = False,
+                 size_average: bool | None = None, reduce: bool | None = None,
+                 reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        if margin <= 0:
+            raise ValueError(f"TripletMarginLoss: expected margin to be greater than 0, got {margin} instead")
+        self.margin = margin
+        self.p = p
+        self.eps = eps
+        self.swap = swap
+
+    def forward(self, anchor: Any, positive: Any, negative: Any) -> Any:
+        return triplet_margin_loss(anchor, positive, negative, margin=self.margin, p=self.p,
+                                   eps=self.eps, swap=self.swap, reduction=self.reduction)
+
+
+class TripletMarginWithDistanceLoss(_Loss):
+    """``torch.nn.TripletMarginWithDistanceLoss(*, distance_function=None, margin=1.0, swap=False,
+    reduction='mean')``."""
+
+    def __init__(self, *, distance_function: Any = None, margin: float = 1.0, swap: bool = False,
+                 reduction: str = "mean") -> None:
+        super().__init__(None, None, reduction)
+        if margin <= 0:
+            raise ValueError("TripletMarginWithDistanceLoss: expected margin to be greater than 0, got "
+                             f"{margin} instead")
+        self.distance_function = distance_function
+        self.margin = margin
+        self.swap = swap
+
+    def forward(self, anchor: Any, positive: Any, negative: Any) -> Any:
+        return triplet_margin_with_distance_loss(
+            anchor, positive, negative, distance_function=self.distance_function, margin=self.margin,
+            swap=self.swap, reduction=self.reduction)

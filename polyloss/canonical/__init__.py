@@ -10,6 +10,11 @@ from polyloss.canonical.classification import (
     poisson_nll,
     poly1_cross_entropy,
 )
+from polyloss.canonical.embedding import (
+    cosine_embedding,
+    cosine_similarity,
+    triplet_margin,
+)
 from polyloss.canonical.margin import (
     categorical_hinge,
     hinge,
@@ -33,6 +38,7 @@ from polyloss.canonical.regression import (
 )
 
 __all__ = [
+    "cosine_embedding", "cosine_similarity", "triplet_margin",
     "categorical_hinge", "hinge", "hinge_embedding", "margin_ranking", "multi_margin", "soft_margin",
     "squared_hinge",
     "binary_cross_entropy", "cross_entropy", "focal", "gaussian_nll", "kl_div", "nll", "poisson_nll",

@@ -1,0 +1,576 @@
+"""The margin (hinge-type) losses: every mirror against its real native, and the canonical
+functions against NumPy float64 oracles.
+
+- ``polyloss.torch``: ``HingeEmbeddingLoss``, ``MultiLabelMarginLoss``,
+  ``MultiLabelSoftMarginLoss``, ``MultiMarginLoss``, ``SoftMarginLoss``, ``MarginRankingLoss``
+  (class and function form) against torch 2.13;
+- ``polyloss.keras``: ``Hinge``, ``SquaredHinge``, ``CategoricalHinge`` (and the functions)
+  against Keras 3.15 on TensorFlow;
+- ``polyloss.gluon``: ``HingeLoss``, ``SquaredHingeLoss``, ``LogisticLoss`` against MXNet 1.9.1;
+- ``polyloss.optax``: ``hinge_loss``, ``perceptron_loss``, ``multiclass_hinge_loss``,
+  ``multiclass_perceptron_loss`` against optax 0.2.8 (64-bit JAX, as the parity backends set
+  it up);
+- canonical ``polyloss.hinge``, ``squared_hinge``, ``categorical_hinge`` (Crammer–Singer),
+  ``multi_margin`` (Weston–Watkins), ``hinge_embedding``, ``soft_margin``,
+  ``margin_ranking`` against oracles written here from the formulas, on every installed
+  backend, with gradients on the autograd backends.
+
+Every expected mirror value and gradient comes from the native framework, run in the test on
+its own arrays built from the same NumPy bits; canonical expectations from the NumPy float64
+oracles below (the analytic derivative for gradients). Covered: float32 and float64, random
+inputs and points exactly at the margin (where each framework's tie rule decides the
+gradient: TensorFlow's ``maximum`` gives it to the first argument, torch's ``clamp_min``
+passes it, torch's C++ kernels and MXNet's ``relu`` drop it, ``jnp.maximum``/``jnp.max``
+split it), batch of one, the empty batch where the native supports it, every reduction
+(torch's legacy ``size_average``/``reduce`` too), weights, the same mirror on the other
+installed array types (returned as the caller's type), signatures and bad input.
+
+Deliberate differences checked as such: torch's ``SoftMarginLoss`` overflows to inf (and a
+NaN gradient) for ``y·x`` below about -88 (float32) / -709 (float64), the mirror is finite;
+Gluon's ``LogisticLoss`` gradient at exactly ``pred = 0`` is the continuous one (as for
+``SigmoidBCE``); Gluon raises on an empty batch, the mirror returns an empty result.
+
+Tolerances (``_native.assert_close``): float64 ``rtol = 1e-12``, float32
+``8·eps·log2(n)``; an absolute term only where stated (a formula that cancels, a gradient
+that is a difference of O(1) terms, MXNet's approximate float32 ``softrelu``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+from _native import (
+    EPS,
+    KINDS,
+    KnownBugs,
+    assert_close,
+    kind_params,
+    require_module,
+    rtol_for,
+    run_on,
+    to_numpy,
+)
+from conftest import AUTOGRAD, INSTALLED
+
+import polyloss
+
+pytestmark = [
+    pytest.mark.native,
+    # torch's SoftMarginLoss overflows on purpose in the overflow test
+    pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning"),
+]
+
+
+def _optional(name: str, reason: str | None = None):
+    """The module, or ``None`` where it is not installed (its tests skip, the rest run)."""
+    try:
+        return require_module(name, reason)
+    except pytest.skip.Exception:
+        return None
+
+
+torch = _optional("torch")  # before TensorFlow (shared libraries)
+tf = _optional("tensorflow")
+keras = _optional("keras") if tf is not None else None
+if keras is not None and keras.backend.backend() != "tensorflow":
+    keras = None
+jax = _optional("jax")  # 64-bit enabled by the parity set-up
+optax = _optional("optax") if jax is not None else None
+mx = _optional("mxnet")
+
+needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed in this environment")
+needs_keras = pytest.mark.skipif(keras is None, reason="keras (TensorFlow backend) is not installed")
+needs_optax = pytest.mark.skipif(optax is None, reason="jax/optax are not installed in this environment")
+needs_mxnet = pytest.mark.skipif(mx is None, reason="mxnet is not installed (or not usable with this "
+                                                    "NumPy) in this environment")
+
+DTYPES = ["float32", "float64"]
+N, C, D, T = 6, 5, 4, 3  # batch, classes, features, extra axis
+
+
+def _params(fn, drop=()):
+    return [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()
+            if p.name not in drop]
+
+
+def _normwise_atol(expected: np.ndarray, dtype: str, n: int) -> float:
+    """``rtol·max|g|``: for gradients that are differences of O(1) terms (``σ(x) - y``), whose
+    elements near the cancellation carry the rounding error of the terms."""
+    finite = np.abs(expected[np.isfinite(expected)])
+    return rtol_for(dtype, n) * float(finite.max()) if finite.size else 0.0
+
+
+def _quarters(rng, shape, scale=1.0):
+    """Normal values rounded to multiples of 1/4 (exact in float32), so that sums and
+    differences with dyadic margins land exactly on the margin."""
+    return np.round(rng.normal(0.0, scale, size=shape) * 4.0) / 4.0
+
+
+def _signs(rng, shape):
+    return np.where(rng.random(shape) < 0.5, -1.0, 1.0)
+
+
+# =========================================================================================
+# 1. polyloss.torch
+# =========================================================================================
+
+pt = None
+if torch is not None:
+    import polyloss.torch as pt
+
+    F = torch.nn.functional
+
+TORCH_SPECS = {  # key: (torch.nn class, torch.nn.functional function)
+    "hinge_embedding": ("HingeEmbeddingLoss", "hinge_embedding_loss"),
+    "multilabel_margin": ("MultiLabelMarginLoss", "multilabel_margin_loss"),
+    "multilabel_soft_margin": ("MultiLabelSoftMarginLoss", "multilabel_soft_margin_loss"),
+    "multi_margin": ("MultiMarginLoss", "multi_margin_loss"),
+    "soft_margin": ("SoftMarginLoss", "soft_margin_loss"),
+    "margin_ranking": ("MarginRankingLoss", "margin_ranking_loss"),
+}
+TORCH_REDUCTIONS = ("none", "sum", "mean")
+# gradients that are differences of O(1) terms (σ(x) - y): compared normwise as well
+TORCH_NORMWISE = {"multilabel_soft_margin", "soft_margin"}
+
+
+@dataclass
+class TorchCase:
+    loss: str
+    pos: list  # positional arrays (input[, input2], target)
+    arr_kw: dict = field(default_factory=dict)  # array options (weight)
+    kw: dict = field(default_factory=dict)
+    grad: tuple = (0,)  # which positional arrays gradients are taken of
+    reductions: tuple = TORCH_REDUCTIONS
+
+    def __repr__(self):
+        return f"{self.loss}{[a.shape for a in self.pos]} {self.kw} {list(self.arr_kw)}"
+
+
+def tt(a):
+    """A torch tensor with ``a``'s bits."""
+    return torch.from_numpy(np.array(a, copy=True, order="C"))
+
+
+def torch_call(lib, loss, form, pos, arr_kw=None, **kw):
+    cls_name, fn_name = TORCH_SPECS[loss]
+    arr_kw = arr_kw or {}
+    if form == "class":
+        ns = torch.nn if lib == "torch" else pt
+        return getattr(ns, cls_name)(**arr_kw, **kw)(*pos)
+    fn = getattr(F if lib == "torch" else pt, fn_name)
+    return fn(*pos, **arr_kw, **kw)
+
+
+def on_torch(lib, case: TorchCase, form, grad=None, **kw):
+    """``(value, [d value.sum() / d pos[i] for i in grad])`` on torch tensors."""
+    grad = case.grad if grad is None else grad
+    ts = [tt(a) for a in case.pos]
+    for i in grad:
+        ts[i].requires_grad_(True)
+    out = torch_call(lib, case.loss, form, ts, {k: tt(v) for k, v in case.arr_kw.items()},
+                     **case.kw, **kw)
+    assert isinstance(out, torch.Tensor), f"{lib}: {type(out)} out for torch in"
+    ins = [ts[i] for i in grad]
+    if grad and out.requires_grad and out.numel():
+        gs = torch.autograd.grad(out.sum(), ins, allow_unused=True)
+        gs = [torch.zeros_like(i) if g is None else g for i, g in zip(ins, gs, strict=True)]
+    else:
+        gs = [torch.zeros_like(i) for i in ins]
+    return out.detach().numpy(), [g.numpy() for g in gs]
+
+
+def torch_check(case: TorchCase, form, dtype, reductions=None, grad=None):
+    """The mirror on torch tensors equals torch (value, and gradients w.r.t. the inputs)
+    for each reduction; returns torch's values."""
+    n = max(1, max(a.size for a in case.pos))
+    values = {}
+    for reduction in reductions or case.reductions:
+        ev, egs = on_torch("torch", case, form, grad, reduction=reduction)
+        gv, ggs = on_torch("polyloss", case, form, grad, reduction=reduction)
+        msg = f"{case!r} {form} reduction={reduction}"
+        assert_close(gv, ev, dtype=dtype, n=n, err_msg=msg)
+        for i, g, e in zip(case.grad if grad is None else grad, ggs, egs, strict=True):
+            atol = _normwise_atol(e, dtype, n) if case.loss in TORCH_NORMWISE else 0.0
+            assert_close(g, e, dtype=dtype, n=n, atol=atol, err_msg=f"d/d arg{i}: {msg}")
+        values[reduction] = ev
+    return values
+
+
+def _mlm_targets(rng, n, c, labels_per_row=None):
+    """MultiLabelMargin targets: each row lists distinct classes, then -1, then values in
+    ``[-1, c)`` that torch never reads (reading stops at the first -1)."""
+    t = np.full((n, c), -1, dtype=np.int64)
+    for i in range(n):
+        k = int(rng.integers(0, c + 1)) if labels_per_row is None else labels_per_row[i]
+        t[i, :k] = rng.permutation(c)[:k]
+        if k + 1 < c:
+            t[i, k + 1:] = rng.integers(-1, c, size=c - k - 1)
+    return t
+
+
+TORCH_CASES = {
+    "hinge_embedding": ("random", "margin", "margin_half", "3d", "unbatched", "batch1", "empty",
+                        "other_labels"),
+    "soft_margin": ("random", "large", "zero", "3d", "unbatched", "batch1", "empty"),
+    "margin_ranking": ("random", "margin", "margin0_equal", "2d", "batch1", "empty"),
+    "multilabel_soft_margin": ("random", "weight", "weight_full", "soft", "extreme", "3d",
+                               "unbatched", "batch1", "empty"),
+    "multi_margin": ("random", "margin", "p2", "p2_margin", "weight", "weight_margin_half",
+                     "unbatched", "batch1", "empty"),
+    "multilabel_margin": ("random", "margin", "no_labels", "all_labels", "unbatched", "batch1",
+                          "empty"),
+}
+
+
+def torch_case(loss, case, dtype, rng) -> TorchCase:
+    """One input case, made in NumPy and cast there (class indices int64)."""
+    shape = {"3d": (N, T, D), "unbatched": (D,), "batch1": (1, D), "empty": (0, D),
+             "2d": (N, D)}.get(case, (N, D))
+    if loss == "hinge_embedding":
+        margin = 0.5 if case == "margin_half" else 1.0
+        x = _quarters(rng, shape, 1.5)
+        y = _signs(rng, shape)
+        if case.startswith("margin"):  # distances exactly at the margin for half the -1 labels
+            x = np.where((y == -1) & (rng.random(shape) < 0.5), margin, x)
+            x.reshape(-1)[0], y.reshape(-1)[0] = margin, -1.0
+        if case == "other_labels":  # torch adds both terms for a label that is not ±1
+            y = np.where(rng.random(shape) < 0.3, rng.choice([0.0, 0.5, 2.0], size=shape), y)
+        return TorchCase(loss, [x.astype(dtype), y.astype(dtype)], kw={"margin": margin})
+    if loss == "soft_margin":
+        x = rng.normal(0.0, 3.0, size=shape)
+        y = _signs(rng, shape)
+        if case == "large":  # |y·x| up to 80: no overflow in either dtype, tiny exp(-y·x)
+            x = np.where(rng.random(shape) < 0.6, rng.choice([-80.0, -30.0, 30.0, 80.0], size=shape), x)
+        if case == "zero":
+            x = np.where(rng.random(shape) < 0.5, 0.0, x)
+        return TorchCase(loss, [x.astype(dtype), y.astype(dtype)])
+    if loss == "margin_ranking":
+        shape = {"2d": (N, D), "batch1": (1,), "empty": (0,)}.get(case, (N,))
+        margin = {"margin": 0.5, "margin0_equal": 0.0}.get(case, 0.25)
+        x2 = _quarters(rng, shape)
+        x1 = _quarters(rng, shape)
+        y = _signs(rng, shape)
+        if case in ("margin", "margin0_equal"):  # -y·(x1 - x2) + margin = 0 exactly
+            at = rng.random(shape) < 0.5
+            at.reshape(-1)[0] = True
+            x1 = np.where(at, x2 + y * margin, x1)
+        return TorchCase(loss, [x1.astype(dtype), x2.astype(dtype), y.astype(dtype)],
+                         kw={"margin": margin}, grad=(0, 1))
+    if loss == "multilabel_soft_margin":
+        shape = {"3d": (N, T, C), "unbatched": (C,), "batch1": (1, C), "empty": (0, C)}.get(case, (N, C))
+        x = rng.normal(0.0, 2.0, size=shape)
+        y = (rng.random(shape) < 0.4).astype(np.float64)
+        arr_kw = {}
+        if case == "soft":
+            y = rng.random(shape)
+        if case == "extreme":
+            x = np.where(rng.random(shape) < 0.5, rng.choice([-100.0, 100.0], size=shape), x)
+        if case == "weight":
+            arr_kw["weight"] = rng.uniform(0.0, 3.0, size=C)
+        if case == "weight_full":
+            arr_kw["weight"] = rng.uniform(0.0, 3.0, size=shape)
+        return TorchCase(loss, [x.astype(dtype), y.astype(dtype)],
+                         {k: v.astype(dtype) for k, v in arr_kw.items()})
+    if loss == "multi_margin":
+        shape = {"unbatched": (C,), "batch1": (1, C), "empty": (0, C)}.get(case, (N, C))
+        p = 2 if case.startswith("p2") else 1
+        margin = 0.5 if case == "weight_margin_half" else 1.0
+        x = _quarters(rng, shape)
+        t = np.asarray(rng.integers(0, C, size=shape[:-1])).astype(np.int64)
+        if "margin" in case and x.ndim == 2:  # one wrong class exactly at the margin per row
+            rows = np.arange(shape[0])
+            other = (t + 1 + rng.integers(0, C - 1, size=shape[0])) % C
+            x[rows, other] = x[rows, t] - margin
+        arr_kw = {"weight": rng.uniform(0.2, 3.0, size=C).astype(dtype)} if "weight" in case else {}
+        # torch's sum and mean over an empty batch read uninitialised memory (a different
+        # number each call), so only the unreduced empty result is defined
+        reductions = ("none",) if case == "empty" else TORCH_REDUCTIONS
+        return TorchCase(loss, [x.astype(dtype), t], arr_kw, {"p": p, "margin": margin},
+                         reductions=reductions)
+    assert loss == "multilabel_margin"
+    shape = {"unbatched": (C,), "batch1": (1, C), "empty": (0, C)}.get(case, (N, C))
+    x = _quarters(rng, shape)
+    n = 1 if len(shape) == 1 else shape[0]
+    per_row = {"no_labels": [0] * n, "all_labels": [C] * n}.get(case)
+    t = _mlm_targets(rng, n, C, per_row)
+    if case == "no_labels":
+        t[:, 0] = -1
+    if case == "margin":  # x_j - x_i = 1 exactly for one listed/unlisted pair per row
+        for i in range(n):
+            k = int(np.argmax(t[i] == -1)) if (t[i] == -1).any() else C
+            listed = set(t[i, :k].tolist())
+            unlisted = [c for c in range(C) if c not in listed]
+            if listed and unlisted:
+                x[i, unlisted[0]] = x[i, t[i, 0]] - 1.0
+    if len(shape) == 1:
+        t = t[0]
+    return TorchCase(loss, [x.astype(dtype), t],
+                     reductions=("none",) if case == "empty" else TORCH_REDUCTIONS)
+
+
+_TORCH_GRID = [(loss, case) for loss, cases in TORCH_CASES.items() for case in cases]
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("loss,case", _TORCH_GRID, ids=[f"{a}-{b}" for a, b in _TORCH_GRID])
+def test_torch_mirror_matches_torch(loss, case, dtype, rng):
+    """Class and function form, every reduction: value and gradients w.r.t. the inputs."""
+    c = torch_case(loss, case, dtype, rng)
+    for form in ("class", "function"):
+        values = torch_check(c, form, dtype)
+        if case == "empty" and "mean" in values:
+            assert np.isnan(values["mean"])  # torch's mean of nothing; the mirror's too
+
+
+@needs_torch
+def test_torch_ties_follow_torchs_kernels():
+    """Spelled out: at the margin, ``hinge_embedding`` and ``margin_ranking`` (``clamp_min``)
+    pass the gradient, ``multi_margin`` and ``multilabel_margin`` (C++ kernels counting only
+    ``z > 0``) drop it. The expected numbers are torch's, checked here against the rule."""
+    x = np.array([[0.0, 1.0, 0.25]])
+    t = np.array([1], dtype=np.int64)
+    mm = TorchCase("multi_margin", [x, t])
+    _, (g,) = on_torch("torch", mm, "function", reduction="sum")
+    np.testing.assert_array_equal(g, [[0.0, -1 / 3, 1 / 3]])  # class 0 is at the margin
+    torch_check(mm, "function", "float64")
+    xl = np.array([[0.0, 1.0, 0.25, 0.5]])
+    tl = np.array([[1, -1, 2, 0]], dtype=np.int64)  # only class 1 is listed
+    mlm = TorchCase("multilabel_margin", [xl, tl])
+    _, (g,) = on_torch("torch", mlm, "function", reduction="sum")
+    np.testing.assert_array_equal(g, [[0.0, -0.5, 0.25, 0.25]])  # class 0 is at the margin
+    torch_check(mlm, "function", "float64")
+    he = TorchCase("hinge_embedding", [np.array([1.0, 0.5]), np.array([-1.0, -1.0])])
+    _, (g,) = on_torch("torch", he, "function", reduction="sum")
+    np.testing.assert_array_equal(g, [-1.0, -1.0])  # 1.0 is at the margin
+    torch_check(he, "function", "float64")
+    mr = TorchCase("margin_ranking", [np.array([0.5]), np.array([0.5]), np.array([-1.0])],
+                   grad=(0, 1))
+    _, (g1, g2) = on_torch("torch", mr, "function", reduction="sum")
+    assert (g1[0], g2[0]) == (1.0, -1.0)  # x1 == x2 with margin 0
+    torch_check(mr, "function", "float64")
+
+
+@needs_torch
+def test_torch_multilabel_margin_reads_up_to_the_first_minus_one():
+    """Classes after the first -1 are not read, and a row that starts with -1 has no target
+    (loss 0); the mirror gives torch's per-sample losses for the same rows."""
+    x = np.array([[0.1, 0.5, -0.3, 0.9], [0.2, -0.4, 0.6, 0.0], [1.0, 0.0, -1.0, 0.5]])
+    t = np.array([[1, -1, 0, 3], [-1, 2, 1, 0], [3, 1, -1, -1]], dtype=np.int64)
+    case = TorchCase("multilabel_margin", [x, t])
+    values = torch_check(case, "function", "float64", reductions=("none",))
+    assert values["none"][1] == 0.0
+    # the first row equals the same row listing class 1 only
+    only = TorchCase("multilabel_margin", [x[:1], np.array([[1, -1, -1, -1]], dtype=np.int64)])
+    assert on_torch("torch", only, "function", reduction="none")[0][0] == values["none"][0]
+
+
+@needs_torch
+@pytest.mark.parametrize("form", ["class", "function"])
+def test_torch_multilabel_margin_counts_a_repeated_class_twice(form):
+    """torch's kernel loops over the listed entries, so a class listed twice contributes its
+    hinge terms twice (the loss of ``[1, 1, -1]`` is twice that of ``[1, -1]``)."""
+    x = np.array([[0.1, 0.5, -0.3, 0.9], [0.25, -0.5, 0.75, 0.0]])
+    t = np.array([[1, 1, -1, 0], [2, 0, 2, -1]], dtype=np.int64)
+    case = TorchCase("multilabel_margin", [x, t])
+    values = torch_check(case, form, "float64")
+    once = TorchCase("multilabel_margin", [x, np.array([[1, -1, -1, 0], [2, 0, -1, -1]])])
+    assert values["none"][0] == 2 * on_torch("torch", once, form, reduction="none")[0][0]
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("form", ["class", "function"])
+def test_torch_soft_margin_is_finite_where_torch_overflows(form, dtype):
+    """Deliberate difference: torch computes ``log1p(exp(-y·x))``, inf for ``-y·x`` above ~88
+    (float32) / ~709 (float64), with a NaN gradient there. The mirror equals torch where
+    torch is finite and is finite everywhere: ``softplus(-y·x)``, i.e. ``-y·x`` up to
+    rounding, with gradient ``-y·σ(-y·x) = -y`` (times 1/n for the mean)."""
+    x = np.array([1e4, -1e4, 100.0, 800.0, -3.0, 0.0, 50.0, 2.0])
+    y = np.array([-1.0, 1.0, -1.0, -1.0, 1.0, 1.0, 1.0, -1.0])
+    case = TorchCase("soft_margin", [x.astype(dtype), y.astype(dtype)])
+    n = x.size
+    for reduction in TORCH_REDUCTIONS:
+        ev, (eg,) = on_torch("torch", case, form, reduction=reduction)
+        gv, (gg,) = on_torch("polyloss", case, form, reduction=reduction)
+        assert np.all(np.isfinite(gv)) and np.all(np.isfinite(gg)), reduction
+        z = -(y * x)  # the oracle: softplus(z), derivative -y·σ(z), in float64
+        scale = 1.0 / n if reduction == "mean" else 1.0
+        expect_v = np.logaddexp(0.0, z)
+        expect_g = -y / (1.0 + np.exp(-z)) * scale
+        overflow = ~np.isfinite(on_torch("torch", case, form, reduction="none")[0])
+        assert overflow.sum() == (3 if dtype == "float64" else 4)  # the test does reach it
+        if reduction == "none":
+            fin = np.isfinite(ev)
+            assert_close(gv[fin], ev[fin], dtype=dtype, n=n)
+            assert_close(gv.astype(np.float64)[~fin], expect_v[~fin], dtype=dtype, check_dtype=False)
+        else:
+            assert np.isinf(ev)
+            assert_close(gv.astype(np.float64), np.asarray(expect_v.sum() * scale), dtype=dtype, n=n,
+                         check_dtype=False)
+        fin = np.isfinite(eg)
+        assert not fin.all()
+        assert_close(gg[fin], eg[fin], dtype=dtype, n=n, atol=_normwise_atol(eg[fin], dtype, n))
+        assert_close(gg.astype(np.float64)[~fin], expect_g[~fin], dtype=dtype, check_dtype=False)
+
+
+LEGACY = [(None, False), (False, None), (True, None), (False, True)]
+
+
+@needs_torch
+@pytest.mark.parametrize("flags", LEGACY, ids=lambda f: f"size_average={f[0]}-reduce={f[1]}")
+@pytest.mark.parametrize("loss", list(TORCH_SPECS))
+def test_torch_legacy_flags_warn_and_match_torch(loss, flags, rng):
+    case = torch_case(loss, {"margin_ranking": "margin", "multi_margin": "weight",
+                             "multilabel_soft_margin": "weight"}.get(loss, "margin"
+                                                                     if loss != "soft_margin"
+                                                                     else "random"),
+                      "float64", rng)
+    legacy = {"size_average": flags[0], "reduce": flags[1]}
+    match = "size_average and reduce args will be deprecated"
+    for form in ("class", "function"):
+        with pytest.warns(UserWarning, match=match):
+            ev, egs = on_torch("torch", case, form, **legacy)
+        with pytest.warns(UserWarning, match=match):
+            gv, ggs = on_torch("polyloss", case, form, **legacy)
+        n = case.pos[0].size
+        assert_close(gv, ev, dtype="float64", n=n)
+        for g, e in zip(ggs, egs, strict=True):
+            assert_close(g, e, dtype="float64", n=n, atol=_normwise_atol(e, "float64", n)
+                         if loss in TORCH_NORMWISE else 0.0)
+    with pytest.warns(UserWarning):
+        n_obj = getattr(torch.nn, TORCH_SPECS[loss][0])(**legacy)
+    with pytest.warns(UserWarning):
+        m_obj = getattr(pt, TORCH_SPECS[loss][0])(**legacy)
+    assert m_obj.reduction == n_obj.reduction
+
+
+@needs_torch
+@pytest.mark.parametrize("loss", list(TORCH_SPECS))
+def test_torch_signatures_and_attributes_match_torch(loss):
+    cls_name, fn_name = TORCH_SPECS[loss]
+    n_cls, m_cls = getattr(torch.nn, cls_name), getattr(pt, cls_name)
+    assert _params(m_cls.__init__) == _params(n_cls.__init__)
+    assert _params(m_cls.forward) == _params(n_cls.forward)
+    assert _params(getattr(pt, fn_name)) == _params(getattr(F, fn_name))
+    n_obj, m_obj = n_cls(), m_cls()
+    for attr in ("margin", "p", "reduction"):
+        if hasattr(n_obj, attr):
+            assert getattr(m_obj, attr) == getattr(n_obj, attr), attr
+
+
+# ---- the torch mirror on the other array types and autograd backends ----------------------
+
+TORCH_CROSS = [("hinge_embedding", "margin"), ("soft_margin", "large"), ("margin_ranking", "margin"),
+               ("multilabel_soft_margin", "weight"), ("multi_margin", "weight_margin_half"),
+               ("multi_margin", "p2_margin"), ("multilabel_margin", "margin")]
+
+
+def torch_mirror_fn(case: TorchCase, form, reduction):
+    k = len(case.pos)
+    keys = list(case.arr_kw)
+
+    def f(*arrays):
+        return torch_call("polyloss", case.loss, form, list(arrays[:k]),
+                          dict(zip(keys, arrays[k:], strict=True)), **case.kw, reduction=reduction)
+
+    return f
+
+
+@needs_torch
+@pytest.mark.parametrize("kind", kind_params(exclude=("torch",)))
+def test_torch_mirror_on_every_array_type(kind, rng):
+    """float64 values equal torch's, returned as the caller's array type."""
+    bugs = KnownBugs()
+    for loss, case_name in TORCH_CROSS:
+        case = torch_case(loss, case_name, "float64", rng)
+        arrays = [*case.pos, *case.arr_kw.values()]
+        for reduction in TORCH_REDUCTIONS:
+            ev, _ = on_torch("torch", case, "function", grad=(), reduction=reduction)
+            got = run_on(kind, torch_mirror_fn(case, "function", reduction), *arrays, bugs=bugs)
+            bugs.assert_close(kind, got, ev, dtype="float64", n=case.pos[0].size,
+                              err_msg=f"{case!r} reduction={reduction}")
+    bugs.check()
+
+
+@needs_torch
+@pytest.mark.parametrize("backend", [b for b in AUTOGRAD if b.name != "torch"], ids=lambda b: b.name)
+def test_torch_mirror_gradient_on_every_autograd_backend(backend, rng):
+    """The tie rules (active for hinge_embedding/margin_ranking, inactive for the kernels)
+    must not depend on the backend: torch's gradient on JAX, TensorFlow and MXNet."""
+    backend.setup()
+    for loss, case_name in TORCH_CROSS:
+        case = torch_case(loss, case_name, "float64", rng)
+        arrays = [*case.pos, *case.arr_kw.values()]
+        ev, egs = on_torch("torch", case, "function", reduction="mean")
+        for i, eg in zip(case.grad, egs, strict=True):
+            value, grad = backend.value_and_grad(torch_mirror_fn(case, "function", "mean"), arrays, i)
+            n = case.pos[0].size
+            assert_close(value, ev, dtype="float64", n=n, err_msg=repr(case))
+            atol = _normwise_atol(eg, "float64", n) if loss in TORCH_NORMWISE else 0.0
+            assert_close(grad, eg, dtype="float64", n=n, atol=atol, err_msg=f"d/d arg{i} {case!r}")
+
+
+# ---- bad input ---------------------------------------------------------------------------------
+
+def _torch_and_mirror_raise(loss, pos, arr_kw=None, torch_exc=RuntimeError, match=None, **kw):
+    with pytest.raises(torch_exc):
+        torch_call("torch", loss, "function", [tt(a) for a in pos],
+                   {k: tt(v) for k, v in (arr_kw or {}).items()}, **kw)
+    for kind in ("numpy", "torch"):
+        conv = KINDS[kind].asarray
+        for form in ("class", "function"):
+            with pytest.raises(ValueError, match=match):
+                torch_call("polyloss", loss, form, [conv(a) for a in pos],
+                           {k: conv(v) for k, v in (arr_kw or {}).items()}, **kw)
+
+
+@needs_torch
+@pytest.mark.parametrize("bad", [5, -1, 7])
+def test_torch_multi_margin_label_out_of_range_raises_valueerror(bad):
+    x = np.zeros((4, C))
+    t = np.array([0, 1, 2, 3], dtype=np.int64)
+    t[2] = bad
+    _torch_and_mirror_raise("multi_margin", [x, t], match="target")
+    _torch_and_mirror_raise("multi_margin", [x[0], t[2:3].reshape(())], match="target")
+
+
+@needs_torch
+@pytest.mark.parametrize("bad", [[1, -1, 5], [1, -2, 0], [7, -1, -1]], ids=["after_pad", "minus2", "first"])
+def test_torch_multilabel_margin_label_out_of_range_raises_valueerror(bad):
+    """torch checks every entry (also after the -1) for ``[-1, C)``."""
+    x = np.zeros((2, 3))
+    t = np.array([[0, -1, -1], bad], dtype=np.int64)
+    _torch_and_mirror_raise("multilabel_margin", [x, t], match="target")
+
+
+SHAPE_MISMATCH = {
+    "hinge_embedding": [np.zeros((3, 2)), np.ones((4, 2))],
+    "soft_margin": [np.zeros((3, 2)), np.ones((3, 3))],
+    "margin_ranking": [np.zeros(3), np.zeros(4), np.ones(3)],
+    "multilabel_soft_margin": [np.zeros((3, 2)), np.ones((3, 3))],
+    "multi_margin": [np.zeros((3, 2)), np.zeros(2, dtype=np.int64)],
+    "multilabel_margin": [np.zeros((3, 2)), np.zeros((3, 3), dtype=np.int64)],
+}
+
+
+@needs_torch
+@pytest.mark.parametrize("loss", list(SHAPE_MISMATCH))
+def test_torch_shape_mismatch_raises_valueerror(loss):
+    _torch_and_mirror_raise(loss, SHAPE_MISMATCH[loss])
+
+
+@needs_torch
+def test_torch_multi_margin_bad_p_and_weight():
+    x, t = np.zeros((3, 2)), np.array([0, 1, 1], dtype=np.int64)
+    _torch_and_mirror_raise("multi_margin", [x, t], torch_exc=ValueError, p=3)
+    with pytest.raises(ValueError):
+        torch.nn.MultiMarginLoss(p=3)
+    with pytest.raises(ValueError):
+        pt.MultiMarginLoss(p=3)
+    _torch_and_mirror_raise("multi_margin", [x, t], {"weight": np.ones(3)}, match="weight")

@@ -14,11 +14,13 @@ from polyloss.canonical import (
     cosine_embedding,
     cosine_similarity,
     cross_entropy,
+    dice,
     focal,
     gaussian_nll,
     hinge,
     hinge_embedding,
     huber,
+    jaccard,
     kl_div,
     l1,
     log_cosh,
@@ -37,6 +39,7 @@ from polyloss.canonical import (
     soft_margin,
     squared_hinge,
     triplet_margin,
+    tversky,
 )
 
 __version__ = "0.1.0"
@@ -46,6 +49,9 @@ __all__ = [
     "array_namespace",
     "backend_of",
     "device_of",
+    "dice",
+    "jaccard",
+    "tversky",
     "cosine_embedding",
     "cosine_similarity",
     "triplet_margin",

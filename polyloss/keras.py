@@ -58,7 +58,7 @@ __all__ = [
     "binary_crossentropy", "binary_focal_crossentropy", "categorical_crossentropy",
     "categorical_focal_crossentropy", "sparse_categorical_crossentropy", "kl_divergence", "poisson",
     "Hinge", "SquaredHinge", "CategoricalHinge", "hinge", "squared_hinge", "categorical_hinge",
-    "CosineSimilarity", "cosine_similarity",
+    "CosineSimilarity", "cosine_similarity", "Dice", "Tversky", "dice", "tversky",
 ]
 
 EPSILON = 1e-7  # keras.config.epsilon()
@@ -578,7 +578,29 @@ def _cosine_similarity(xp, y_true, y_pred, axis=-1):
     return -xp.sum(_l2_normalize(xp, y_true, axis) * _l2_normalize(xp, y_pred, axis), axis=axis), None
 
 
+def _sum_axis(xp: Any, x: Any, axis: Any) -> Any:
+    return xp.sum(x, axis=axis)
+
+
+def _dice(xp, y_true, y_pred, axis=None):
+    _same_shape(y_true, y_pred)
+    intersection = _sum_axis(xp, y_true * y_pred, axis)
+    total = _sum_axis(xp, y_true, axis) + _sum_axis(xp, y_pred, axis) + EPSILON
+    return 1.0 - (2.0 * intersection) / total, None
+
+
+def _tversky(xp, y_true, y_pred, alpha=0.5, beta=0.5, axis=None):
+    # Keras's names: `inputs` is y_true and `targets` is y_pred, so its "fp" is Σ(1-ŷ)·y
+    _same_shape(y_true, y_pred)
+    intersection = _sum_axis(xp, y_true * y_pred, axis)
+    fp = _sum_axis(xp, (1.0 - y_pred) * y_true, axis)
+    fn = _sum_axis(xp, y_pred * (1.0 - y_true), axis)
+    return 1.0 - intersection / (intersection + fp * alpha + fn * beta + EPSILON), None
+
+
 _CLASSIFICATION = {
+    "dice": _dice,
+    "tversky": _tversky,
     "cosine_similarity": _cosine_similarity,
     "hinge": _hinge,
     "squared_hinge": _squared_hinge,
@@ -668,7 +690,7 @@ def _classification_loss(class_name: str, function: str, defaults: dict, doc: st
         if unknown:
             raise TypeError(f"{class_name}() got an unexpected keyword argument {sorted(unknown)[0]!r}")
         params.update({k: v for k, v in given.items() if k in defaults})
-        if "axis" in params:
+        if "axis" in params and class_name not in ("Dice", "Tversky"):  # those take None or tuples
             params["axis"] = _check_axis(params["axis"])
         Loss.__init__(self, name=given.get("name", function),
                       reduction=given.get("reduction", "sum_over_batch_size"),
@@ -705,6 +727,9 @@ def _signature(defaults: dict, function: str, class_name: str) -> Any:
     if class_name == "SparseCategoricalCrossentropy":  # Keras puts axis after reduction here
         params = params[:-1]
         tail = {"reduction": "sum_over_batch_size", "axis": -1, "name": function, "dtype": None}
+    elif class_name in ("Dice", "Tversky"):  # ... and after name here
+        params = params[:-1]
+        tail = {"reduction": "sum_over_batch_size", "name": function, "axis": None, "dtype": None}
     params += [inspect.Parameter(k, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=v)
                for k, v in tail.items()]
     return inspect.Signature(params)
@@ -791,3 +816,23 @@ CosineSimilarity = _classification_loss(
     "CosineSimilarity", "cosine_similarity", {"axis": -1},
     "``keras.losses.CosineSimilarity(axis=-1, reduction='sum_over_batch_size', "
     "name='cosine_similarity', dtype=None)``: the negative cosine similarity.")
+
+
+def dice(y_true: Any, y_pred: Any, axis: Any = None) -> Any:
+    """``keras.losses.dice``: ``1 - 2·Σ y·ŷ / (Σy + Σŷ + 1e-7)`` over ``axis`` (all axes by
+    default: one value for the whole batch)."""
+    return _call_function("dice", y_true, y_pred, axis=axis)
+
+
+def tversky(y_true: Any, y_pred: Any, alpha: float = 0.5, beta: float = 0.5, axis: Any = None) -> Any:
+    """``keras.losses.tversky``: ``1 - Σyŷ / (Σyŷ + α·Σ(1-ŷ)y + β·Σŷ(1-y) + 1e-7)`` over ``axis``."""
+    return _call_function("tversky", y_true, y_pred, alpha=alpha, beta=beta, axis=axis)
+
+
+Dice = _classification_loss(
+    "Dice", "dice", {"axis": None},
+    "``keras.losses.Dice(reduction='sum_over_batch_size', name='dice', axis=None, dtype=None)``.")
+Tversky = _classification_loss(
+    "Tversky", "tversky", {"alpha": 0.5, "beta": 0.5, "axis": None},
+    "``keras.losses.Tversky(alpha=0.5, beta=0.5, reduction='sum_over_batch_size', name='tversky', "
+    "axis=None, dtype=None)``.")

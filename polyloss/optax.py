@@ -41,6 +41,7 @@ __all__ = [
     "generalized_kl_divergence", "convex_kl_divergence", "smooth_labels",
     "hinge_loss", "perceptron_loss", "multiclass_hinge_loss", "multiclass_perceptron_loss",
     "cosine_similarity", "cosine_distance", "triplet_margin_loss",
+    "dice_loss", "binary_dice_loss", "multiclass_generalized_dice_loss",
 ]
 
 _NAMES = ("predictions", "targets", "weights")
@@ -474,3 +475,92 @@ def triplet_margin_loss(anchors: Any, positives: Any, negatives: Any, axis: int 
 
     loss = margin_core.hinge_part(distance(p.target) - distance(neg) + margin, xp, tie="split")
     return finish(p, loss)
+
+
+
+# ---- segmentation ---------------------------------------------------------------------------
+
+_DICE_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _dice_loss(p: Any, preds: Any, targets: Any, class_weights: Any, smooth: float, alpha: float,
+               beta: float, apply_softmax: bool, reduction: str, ignore_background: bool,
+               axis: Any) -> Any:
+    xp = p.xp
+    if len(preds.shape) == len(targets.shape) - 1:
+        preds = xp.expand_dims(preds, axis=-1)
+    if len(targets.shape) == len(preds.shape) - 1:
+        targets = xp.expand_dims(targets, axis=-1)
+    check_same_shape(preds, targets, ("predictions", "targets"))
+    if not apply_softmax and p.backend.values_known(preds) and all(d != 0 for d in preds.shape):
+        sums = xp.sum(preds, axis=-1)
+        if bool(xp.any(xp.abs(sums - 1.0) > 1e-5 * 1.0 + 1e-8)):
+            raise ValueError(
+                "When apply_softmax=False, predictions must be valid probability distributions that "
+                f"sum to 1 along the class axis. Found sum range: [{float(xp.min(sums)):.6f}, "
+                f"{float(xp.max(sums)):.6f}]")
+    probs = preds
+    if apply_softmax:
+        probs = cls_core.sigmoid(preds, xp) if preds.shape[-1] == 1 else cls_core.softmax(preds, -1, xp)
+    ndim = len(probs.shape)
+    axes = tuple(range(1, ndim - 1)) if axis is None else axis
+    intersection = xp.sum(probs * targets, axis=axes)
+    pred_sum = xp.sum(probs, axis=axes)
+    target_sum = xp.sum(targets, axis=axes)
+    coeff = (intersection + smooth) / (
+        intersection + alpha * (pred_sum - intersection) + beta * (target_sum - intersection) + smooth)
+    loss = 1.0 - coeff
+    if class_weights is not None:
+        loss = loss * class_weights
+    if ignore_background and probs.shape[-1] > 1:
+        loss = loss[..., 1:]
+    if reduction == "mean":
+        return xp.mean(loss, axis=-1)
+    if reduction == "sum":
+        return xp.sum(loss, axis=-1)
+    if reduction == "none":
+        return loss
+    raise ValueError(f"Unsupported reduction: {reduction}")
+
+
+@_in_scope
+def dice_loss(predictions: Any, targets: Any, *, class_weights: Any = None, smooth: float = 1.0,
+              alpha: float = 0.5, beta: float = 0.5, apply_softmax: bool = True, reduction: str = "mean",
+              ignore_background: bool = False, axis: Any = None) -> Any:
+    """``optax.losses.dice_loss``: per sample and class (classes on the last axis, spatial axes
+    1..-2 summed), ``1 - (I + s)/(I + α·(ΣP - I) + β·(ΣT - I) + s)`` on softmax (sigmoid for one
+    class) probabilities, times ``class_weights``, then ``reduction`` over the classes."""
+    p, _ = _pair(predictions, targets, ("predictions", "targets"), same_shape=False)
+    cw = None if class_weights is None else prepare_extra(p, class_weights, "class_weights")
+    if cw is not None and len(cw.shape) != 1:
+        raise ValueError(f"polyloss: class_weights must be a vector, got shape {tuple(cw.shape)}")
+    return finish(p, _dice_loss(p, p.pred, p.target, cw, smooth, alpha, beta, apply_softmax, reduction,
+                                ignore_background, axis))
+
+
+@_in_scope
+def binary_dice_loss(predictions: Any, targets: Any, *, smooth: float = 1.0,
+                     apply_sigmoid: bool = True) -> Any:
+    """``optax.losses.binary_dice_loss``: :func:`dice_loss` of a single foreground channel."""
+    p, _ = _pair(predictions, targets, ("predictions", "targets"), same_shape=False)
+    preds, targs = p.pred, p.target
+    if len(preds.shape) == len(targs.shape) and preds.shape[-1] != 1:
+        preds, targs = p.xp.expand_dims(preds, axis=-1), p.xp.expand_dims(targs, axis=-1)
+    return finish(p, _dice_loss(p, preds, targs, None, smooth, 0.5, 0.5, apply_sigmoid, "mean", False,
+                                None))
+
+
+@_in_scope
+def multiclass_generalized_dice_loss(predictions: Any, targets: Any, *, smooth: float = 1.0,
+                                     apply_softmax: bool = True, ignore_background: bool = False) -> Any:
+    """``optax.losses.multiclass_generalized_dice_loss``: Dice with class weights
+    ``1/(f² + 1e-7)`` from the target class frequencies ``f``, normalised to sum to C; a scalar."""
+    p, _ = _pair(predictions, targets, ("predictions", "targets"))
+    xp = p.xp
+    ndim = len(p.target.shape)
+    freq = xp.sum(p.target, axis=tuple(range(ndim - 1)))
+    weights = 1.0 / (freq * freq + 1e-7)
+    weights = weights / xp.sum(weights) * weights.shape[0]
+    loss = _dice_loss(p, p.pred, p.target, weights, smooth, 0.5, 0.5, apply_softmax, "none",
+                      ignore_background, None)
+    return finish(p, xp.mean(loss))

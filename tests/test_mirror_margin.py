@@ -574,3 +574,215 @@ def test_torch_multi_margin_bad_p_and_weight():
     with pytest.raises(ValueError):
         pt.MultiMarginLoss(p=3)
     _torch_and_mirror_raise("multi_margin", [x, t], {"weight": np.ones(3)}, match="weight")
+
+
+# =========================================================================================
+# 2. polyloss.keras
+# =========================================================================================
+
+pk = None
+if keras is not None:
+    import polyloss.keras as pk
+
+KERAS_SPECS = {"hinge": ("Hinge", "hinge"), "squared_hinge": ("SquaredHinge", "squared_hinge"),
+               "categorical_hinge": ("CategoricalHinge", "categorical_hinge")}
+KERAS_REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
+# (case, labels) for Hinge/SquaredHinge; labels: signed ±1, binary 0/1 (Keras converts them:
+# every label is 0 or 1), mixed -1/0/1 (not converted: a 0 label stays 0), all ones / zeros
+BINARY_KERAS_CASES = [("random", "signed"), ("random", "binary"), ("random", "mixed"),
+                      ("3d", "signed"), ("margin", "signed"), ("margin", "binary"),
+                      ("batch1", "binary"), ("random", "all_ones"), ("random", "all_zeros"),
+                      ("empty", "signed")]
+# CategoricalHinge (one-hot labels): "margin": neg - pos + 1 = 0 exactly; "negative": every
+# wrong-class score < 0, so Keras's max((1 - y)·ŷ) is the true class's 0; "tie_max": two
+# wrong classes share the max (TensorFlow splits that gradient). Keras cannot reduce an
+# empty batch here (``max`` of an empty tensor raises), so there is no empty case.
+CATEGORICAL_KERAS_CASES = [("random", "onehot"), ("3d", "onehot"), ("margin", "onehot"),
+                           ("negative", "onehot"), ("tie_max", "onehot"), ("batch1", "onehot")]
+KERAS_GRID = ([("hinge", *c) for c in BINARY_KERAS_CASES]
+              + [("squared_hinge", *c) for c in BINARY_KERAS_CASES]
+              + [("categorical_hinge", *c) for c in CATEGORICAL_KERAS_CASES])
+
+
+def keras_inputs(loss, case, labels, dtype, rng):
+    """``(y_true, y_pred)`` in ``dtype``."""
+    shape = {"3d": (N, T, C), "batch1": (1, C), "empty": (0, C)}.get(case, (N, C))
+    lead = shape[:-1]
+    x = _quarters(rng, shape, 1.5)
+    if loss == "categorical_hinge":
+        cls = rng.integers(0, C, size=lead)
+        y = np.eye(C)[cls]
+        hot = y == 1
+        if case == "margin":  # true class 1.5, best wrong class 0.5, the others below
+            x = np.where(hot, 1.5, np.minimum(x, 0.25))
+            second = np.eye(C)[(cls + 1) % C] == 1
+            x = np.where(second, 0.5, x)
+        if case == "negative":
+            x = np.where(hot, x, -np.abs(x) - 0.25)
+        if case == "tie_max":
+            a, b = np.eye(C)[(cls + 1) % C] == 1, np.eye(C)[(cls + 3) % C] == 1
+            x = np.where(a | b, 2.0, np.minimum(x, 1.0))
+        return y.astype(dtype), x.astype(dtype)
+    s = _signs(rng, shape)
+    y = {"signed": s, "binary": (s + 1) / 2, "all_ones": np.ones(shape),
+         "all_zeros": np.zeros(shape)}.get(labels)
+    if labels == "mixed":
+        y = np.where(rng.random(shape) < 0.3, 0.0, s)
+    signed = 2 * y - 1 if labels in ("binary", "all_ones", "all_zeros") else y
+    if case == "margin":  # y·ŷ = 1 exactly for half the entries
+        x = np.where(rng.random(shape) < 0.5, signed, x)
+        x.reshape(-1)[0] = signed.reshape(-1)[0]
+    return y.astype(dtype), x.astype(dtype)
+
+
+def keras_call(lib, loss, form, reduction="sum_over_batch_size", dtype=None):
+    cls_name, fn_name = KERAS_SPECS[loss]
+    if form == "class":
+        obj = getattr(lib, cls_name)(reduction=reduction, dtype=dtype)
+        return lambda y_true, y_pred, w=None: obj(y_true, y_pred, sample_weight=w)
+    return getattr(lib, fn_name)
+
+
+def keras_value_grad(fn, y, p, w=None):
+    """``fn`` on TensorFlow tensors: value and ``d sum / d y_pred`` (``tf.GradientTape``)."""
+    x = tf.constant(p)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        out = fn(tf.constant(y), x, *([] if w is None else [tf.constant(w)]))
+        total = tf.reduce_sum(out)
+    return out.numpy(), tape.gradient(total, x).numpy()
+
+
+def keras_sample_weight(p, rng):
+    lead = p.shape[:-1]
+    w = rng.uniform(0.0, 3.0, size=lead[:1] + (1,) * (len(lead) - 1))
+    w[rng.random(w.shape) < 0.2] = 0.0
+    return w.astype(p.dtype) if len(lead) > 1 else w.reshape(lead).astype(p.dtype)
+
+
+def keras_atol(loss, p, cdtype, scale=1.0):
+    """CategoricalHinge computes ``neg - pos + 1``, which cancels: a few ulps of the terms."""
+    if loss != "categorical_hinge" or p.size == 0:
+        return 0.0
+    return 8 * EPS[cdtype] * (1.0 + float(np.max(np.abs(p)))) * scale
+
+
+KERAS_VARIANTS = [(None, "float32"), ("float64", "float64"), (None, "float64")]
+
+
+@needs_keras
+@pytest.mark.parametrize("variant", KERAS_VARIANTS, ids=lambda v: f"dtype={v[0]}-{v[1]}")
+@pytest.mark.parametrize("loss,case,labels", KERAS_GRID, ids=["-".join(c) for c in KERAS_GRID])
+def test_keras_class_matches_keras(loss, case, labels, variant, rng):
+    """Every reduction (and a sample weight with three of them): value and the gradient
+    w.r.t. ``y_pred``, on TensorFlow tensors. ``dtype=None`` computes in float32 (Keras's
+    floatx) whatever the input dtype."""
+    dtype_arg, input_dtype = variant
+    y, p = keras_inputs(loss, case, labels, input_dtype, rng)
+    w = keras_sample_weight(p, rng)
+    cdtype = dtype_arg or "float32"
+    runs = [(r, None) for r in KERAS_REDUCTIONS]
+    runs += [(r, w) for r in ("sum_over_batch_size", "sum", "mean_with_sample_weight", "none")]
+    if variant == (None, "float64"):
+        runs = runs[:1] + runs[-3:-2]
+    for reduction, weight in runs:
+        ev, eg = keras_value_grad(keras_call(keras.losses, loss, "class", reduction, dtype_arg), y, p, weight)
+        gv, gg = keras_value_grad(keras_call(pk, loss, "class", reduction, dtype_arg), y, p, weight)
+        msg = f"{loss} {case} {labels} reduction={reduction!r} w={weight is not None}"
+        scale = 1.0 if weight is None else 3.0 * (p.shape[0] if reduction == "sum" else 1.0)
+        assert_close(gv, ev, dtype=cdtype, n=p.size, atol=keras_atol(loss, p, cdtype, scale), err_msg=msg)
+        assert_close(gg, eg, dtype=cdtype, n=p.size, err_msg="grad " + msg)
+        if case == "empty":
+            assert ev.shape == (0,)  # Keras returns the unreduced empty per-sample loss
+
+
+@needs_keras
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("loss,case,labels", KERAS_GRID, ids=["-".join(c) for c in KERAS_GRID])
+def test_keras_function_matches_keras(loss, case, labels, dtype, rng):
+    """The functions keep ``y_pred``'s dtype and return the per-sample loss."""
+    y, p = keras_inputs(loss, case, labels, dtype, rng)
+    ev, eg = keras_value_grad(keras_call(keras.losses, loss, "function"), y, p)
+    gv, gg = keras_value_grad(keras_call(pk, loss, "function"), y, p)
+    assert_close(gv, ev, dtype=dtype, n=p.shape[-1], atol=keras_atol(loss, p, dtype))
+    assert_close(gg, eg, dtype=dtype, n=p.shape[-1])
+    assert ev.shape == p.shape[:-1]
+
+
+@needs_keras
+def test_keras_tie_gradient_goes_to_the_hinge():
+    """Spelled out: at ``y·ŷ = 1`` TensorFlow's ``maximum(1 - y·ŷ, 0)`` gives the gradient to
+    ``1 - y·ŷ``: ``-y/N`` per element of the per-sample mean; the mirror reproduces it."""
+    y = np.array([[1.0, -1.0, 1.0, -1.0]])
+    p = np.array([[1.0, -1.0, 0.5, 2.0]])
+    _, eg = keras_value_grad(keras.losses.hinge, y, p)
+    np.testing.assert_array_equal(eg, [[-0.25, 0.25, -0.25, 0.25]])
+    _, gg = keras_value_grad(pk.hinge, y, p)
+    np.testing.assert_array_equal(gg, eg)
+
+
+KERAS_CROSS = [("hinge", "margin", "binary"), ("squared_hinge", "random", "mixed"),
+               ("categorical_hinge", "margin", "onehot"), ("categorical_hinge", "tie_max", "onehot"),
+               ("categorical_hinge", "negative", "onehot"), ("hinge", "random", "all_zeros")]
+
+
+@needs_keras
+@pytest.mark.parametrize("kind", kind_params(exclude=("tensorflow",)))
+def test_keras_mirror_on_every_array_type(kind, rng):
+    """float64 (``dtype='float64'`` for the classes), returned as the caller's array type."""
+    bugs = KnownBugs()
+    for loss, case, labels in KERAS_CROSS:
+        y, p = keras_inputs(loss, case, labels, "float64", rng)
+        w = keras_sample_weight(p, rng)
+        for reduction in ("sum_over_batch_size", "none"):
+            native_fn = keras_call(keras.losses, loss, "class", reduction, "float64")
+            expected = native_fn(tf.constant(y), tf.constant(p), tf.constant(w)).numpy()
+            got = run_on(kind, keras_call(pk, loss, "class", reduction, "float64"), y, p, w, bugs=bugs)
+            bugs.assert_close(kind, got, expected, dtype="float64", n=p.size,
+                              atol=keras_atol(loss, p, "float64", 3.0), err_msg=f"{loss} {case} {reduction}")
+        expected = keras.losses.get(loss)(tf.constant(y), tf.constant(p)).numpy()
+        got = run_on(kind, keras_call(pk, loss, "function"), y, p, bugs=bugs)
+        bugs.assert_close(kind, got, expected, dtype="float64", n=C, atol=keras_atol(loss, p, "float64"),
+                          err_msg=f"function {loss} {case}")
+    bugs.check()
+
+
+@needs_keras
+@pytest.mark.parametrize("backend", [b for b in AUTOGRAD if b.name != "tensorflow"], ids=lambda b: b.name)
+def test_keras_mirror_gradient_on_every_autograd_backend(backend, rng):
+    """TensorFlow's tie rules (the hinge gets the tie; ``reduce_max`` splits a shared max
+    evenly) on torch, JAX and MXNet: Keras's gradient, float64."""
+    backend.setup()
+    for loss, case, labels in KERAS_CROSS:
+        y, p = keras_inputs(loss, case, labels, "float64", rng)
+        ev, eg = keras_value_grad(keras.losses.get(loss), y, p)
+        value, grad = backend.value_and_grad(keras_call(pk, loss, "function"), [y, p], 1)
+        assert_close(value, ev, dtype="float64", n=C, atol=keras_atol(loss, p, "float64"),
+                     err_msg=f"{loss} {case}")
+        assert_close(grad, eg, dtype="float64", n=C, err_msg=f"grad {loss} {case}")
+
+
+@needs_keras
+@pytest.mark.parametrize("loss", list(KERAS_SPECS))
+def test_keras_signatures_and_config_match_keras(loss):
+    cls_name, fn_name = KERAS_SPECS[loss]
+    n_cls, m_cls = getattr(keras.losses, cls_name), getattr(pk, cls_name)
+    assert _params(m_cls.__init__) == _params(n_cls.__init__)
+    assert _params(m_cls.__call__) == _params(n_cls.__call__)
+    assert _params(getattr(pk, fn_name)) == _params(getattr(keras.losses, fn_name))
+    assert m_cls().name == n_cls().name
+    assert m_cls().reduction == n_cls().reduction
+
+
+@needs_keras
+@pytest.mark.parametrize("loss", list(KERAS_SPECS))
+def test_keras_shape_mismatch_raises_valueerror(loss):
+    y, p = np.ones((4, 3)), np.zeros((4, 2))
+    with pytest.raises((ValueError, tf.errors.InvalidArgumentError)):
+        keras.losses.get(loss)(tf.constant(y), tf.constant(p))
+    for kind in ("numpy", "tensorflow"):
+        conv = KINDS[kind].asarray
+        with pytest.raises(ValueError):
+            getattr(pk, KERAS_SPECS[loss][1])(conv(y), conv(p))
+        with pytest.raises(ValueError):
+            getattr(pk, KERAS_SPECS[loss][0])()(conv(y), conv(p))

@@ -24,6 +24,11 @@ from polyloss.canonical.margin import (
     soft_margin,
     squared_hinge,
 )
+from polyloss.canonical.overlap import (
+    dice,
+    jaccard,
+    tversky,
+)
 from polyloss.canonical.regression import (
     huber,
     l1,
@@ -38,6 +43,7 @@ from polyloss.canonical.regression import (
 )
 
 __all__ = [
+    "dice", "jaccard", "tversky",
     "cosine_embedding", "cosine_similarity", "triplet_margin",
     "categorical_hinge", "hinge", "hinge_embedding", "margin_ranking", "multi_margin", "soft_margin",
     "squared_hinge",

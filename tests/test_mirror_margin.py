@@ -786,3 +786,419 @@ def test_keras_shape_mismatch_raises_valueerror(loss):
             getattr(pk, KERAS_SPECS[loss][1])(conv(y), conv(p))
         with pytest.raises(ValueError):
             getattr(pk, KERAS_SPECS[loss][0])()(conv(y), conv(p))
+
+
+# =========================================================================================
+# 3. polyloss.gluon
+# =========================================================================================
+
+if mx is not None:
+    from mxnet import autograd
+    from mxnet.gluon import loss as gloss
+
+    import polyloss.gluon as pg
+
+GLUON_NAMES = ["HingeLoss", "SquaredHingeLoss", "LogisticLoss"]
+# MXNet's float32 ``Activation(softrelu)`` is off by up to an ulp of |x| (absolute); the
+# float64 kernel is accurate (see test_mirror_gluon_classification.py). LogisticLoss's
+# ``relu(x) - x·y + softrelu(-|x|)`` also cancels terms of size |x|: its comparisons accept
+# 8 ulps of ``1 + max|x|`` (times the weights), in both dtypes.
+GLUON_ATOL_ULPS = 8
+
+
+@dataclass
+class GCase:
+    name: str
+    ctor: dict
+    pred: np.ndarray
+    label: np.ndarray
+    sw: np.ndarray | None = None
+
+    @property
+    def arrays(self):
+        return [a for a in (self.pred, self.label, self.sw) if a is not None]
+
+    def __repr__(self):
+        return f"{self.name}({self.ctor}) pred{self.pred.shape} label{self.label.shape} " \
+               f"sw={None if self.sw is None else self.sw.shape}"
+
+
+GLUON_VARIANTS = ["random", "margin", "margin_half_weight", "sw_sample", "sw_full", "3d",
+                  "batch_axis1", "batch1", "label_flat", "binary"]
+
+
+def gluon_case(name, variant, dtype, rng) -> GCase:
+    shape = {"3d": (N, T, D), "batch_axis1": (D, N), "batch1": (1, D), "label_flat": (N, 1)}.get(
+        variant, (N, D))
+    batch_axis = 1 if variant == "batch_axis1" else 0
+    ctor = {"batch_axis": batch_axis}
+    if variant == "margin_half_weight":
+        ctor["weight"] = 2.0
+        if name != "LogisticLoss":
+            ctor["margin"] = 0.5
+    binary = name == "LogisticLoss" and variant == "binary"
+    if binary:
+        ctor["label_format"] = "binary"
+    margin = ctor.get("margin", 1.0)
+    x = _quarters(rng, shape, 1.5)
+    if name == "LogisticLoss":  # the gradient at exactly 0 is a documented difference
+        x = rng.normal(0.0, 2.0, size=shape)
+        x[np.abs(x) < 1e-3] = 0.5
+    y = _signs(rng, shape)
+    if variant.startswith("margin") and name != "LogisticLoss":  # pred·label = margin exactly
+        x = np.where(rng.random(shape) < 0.5, margin * y, x)
+        x.reshape(-1)[0] = margin * y.reshape(-1)[0]
+    if binary:
+        y = (y + 1) / 2
+    sw = None
+    if variant in ("sw_sample", "margin_half_weight"):
+        sw = rng.uniform(0.0, 3.0, size=(shape[0], 1))
+    if variant == "sw_full":
+        sw = rng.uniform(0.0, 3.0, size=shape)
+    if variant == "label_flat":  # Gluon reshapes the label like pred
+        y = y.reshape(-1)
+    return GCase(name, ctor, x.astype(dtype), y.astype(dtype), None if sw is None else sw.astype(dtype))
+
+
+def nd(a):
+    return mx.nd.array(a, dtype=a.dtype)
+
+
+def gluon_native(case: GCase, at=None):
+    """Gluon's value and ``d out.sum() / d pred`` on ``mx.nd`` arrays (``at`` replaces pred)."""
+    loss = getattr(gloss, case.name)(**case.ctor)
+    x = nd(case.pred if at is None else at)
+    x.attach_grad()
+    with autograd.record():
+        out = loss(x, nd(case.label), None if case.sw is None else nd(case.sw))
+    out.backward()
+    return out.asnumpy(), x.grad.asnumpy()
+
+
+def gluon_mirror(case: GCase):
+    loss = getattr(pg, case.name)(**case.ctor)
+    has_sw = case.sw is not None
+    return lambda p, t, *rest: loss(p, t, rest[0] if has_sw else None)
+
+
+def gluon_mirror_nd(case: GCase, at=None):
+    """The mirror differentiated on classic ``mx.nd`` arrays, as Gluon code does."""
+    arrays = [case.pred if at is None else at] + case.arrays[1:]
+    xs = [nd(a) for a in arrays]
+    xs[0].attach_grad()
+    with autograd.record():
+        out = gluon_mirror(case)(*xs)
+    assert isinstance(out, mx.nd.NDArray) and not isinstance(out, mx.np.ndarray)
+    out.backward()
+    return to_numpy(out), to_numpy(xs[0].grad)
+
+
+def gluon_atol(case: GCase, dtype, grad=False):
+    if case.name != "LogisticLoss":
+        return 0.0
+    w = abs(case.ctor.get("weight") or 1.0) * (1.0 if case.sw is None else float(np.max(case.sw)))
+    mag = 1.0 if grad else 1.0 + float(np.max(np.abs(case.pred)))
+    return GLUON_ATOL_ULPS * EPS[dtype] * mag * w
+
+
+def gluon_n(case: GCase):
+    return max(1, case.pred.size // case.pred.shape[case.ctor["batch_axis"]])
+
+
+_GLUON_GRID = [(n, v) for n in GLUON_NAMES for v in GLUON_VARIANTS
+               if not (v == "binary" and n != "LogisticLoss")]
+
+
+@needs_mxnet
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name,variant", _GLUON_GRID, ids=[f"{a}-{b}" for a, b in _GLUON_GRID])
+def test_gluon_mirror_matches_gluon(name, variant, dtype, rng):
+    """On ``mx.nd`` arrays (what Gluon code passes): one value per sample and the gradient
+    w.r.t. ``pred`` (at the margin ``relu``'s: 0)."""
+    case = gluon_case(name, variant, dtype, rng)
+    ev, eg = gluon_native(case)
+    gv, gg = gluon_mirror_nd(case)
+    n = gluon_n(case)
+    assert_close(gv, ev, dtype=dtype, n=n, atol=gluon_atol(case, dtype), err_msg=repr(case))
+    assert_close(gg, eg, dtype=dtype, n=n, atol=gluon_atol(case, dtype, grad=True), err_msg=repr(case))
+    assert ev.shape == (case.pred.shape[case.ctor["batch_axis"]],)
+
+
+@needs_mxnet
+def test_gluon_hinge_tie_gradient_is_zero():
+    """Spelled out: ``relu``'s gradient at 0 is 0, so at ``pred·label = margin`` Gluon's
+    hinge has no gradient; the mirror neither."""
+    case = GCase("HingeLoss", {}, np.array([[1.0, -1.0, 0.5, 0.0]]), np.array([[1.0, -1.0, 1.0, 1.0]]))
+    _, eg = gluon_native(case)
+    np.testing.assert_array_equal(eg, [[0.0, 0.0, -0.25, -0.25]])
+    _, gg = gluon_mirror_nd(case)
+    np.testing.assert_array_equal(gg, eg)
+
+
+@needs_mxnet
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("label_format", ["signed", "binary"])
+def test_gluon_logistic_gradient_at_zero_is_continuous(label_format, dtype, rng):
+    """Deliberate difference (as for ``SigmoidBCE``): at ``pred = 0`` exactly Gluon's
+    ``relu``/``abs`` subgradients give ``-label01``, a value its gradient takes nowhere else;
+    the mirror gives the limit from both sides, which is Gluon's gradient at ``±1e-30``. The
+    value at 0 is Gluon's."""
+    case = gluon_case("LogisticLoss", "binary" if label_format == "binary" else "sw_sample", dtype, rng)
+    zero = np.zeros_like(case.pred)
+    v0, g0 = gluon_native(case, at=zero)
+    _, g_plus = gluon_native(case, at=np.full_like(case.pred, 1e-30))
+    _, g_minus = gluon_native(case, at=np.full_like(case.pred, -1e-30))
+    assert_close(g_plus, g_minus, dtype=dtype)
+    assert not np.allclose(g0, g_plus)
+    gv, gg = gluon_mirror_nd(case, at=zero)
+    assert_close(gv, v0, dtype=dtype, n=D)
+    assert_close(gg, g_plus, dtype=dtype, n=D)
+
+
+GLUON_CROSS = [("HingeLoss", "margin"), ("SquaredHingeLoss", "margin_half_weight"),
+               ("HingeLoss", "batch_axis1"), ("LogisticLoss", "sw_full"), ("LogisticLoss", "binary")]
+
+
+@needs_mxnet
+@pytest.mark.parametrize("kind", kind_params(exclude=("mx.nd",)))
+def test_gluon_mirror_on_every_array_type(kind, rng):
+    """float64: Gluon's value, returned as the caller's array type."""
+    bugs = KnownBugs()
+    for name, variant in GLUON_CROSS:
+        case = gluon_case(name, variant, "float64", rng)
+        ev, _ = gluon_native(case)
+        got = run_on(kind, gluon_mirror(case), *case.arrays, bugs=bugs)
+        bugs.assert_close(kind, got, ev, dtype="float64", n=gluon_n(case),
+                          atol=gluon_atol(case, "float64"), err_msg=repr(case))
+    bugs.check()
+
+
+@needs_mxnet
+@pytest.mark.parametrize("backend", AUTOGRAD, ids=lambda b: b.name)
+def test_gluon_mirror_gradient_on_every_autograd_backend(backend, rng):
+    """``relu``'s tie rule (no gradient at the margin) on every autograd backend, float64."""
+    backend.setup()
+    for name, variant in GLUON_CROSS:
+        case = gluon_case(name, variant, "float64", rng)
+        ev, eg = gluon_native(case)
+        value, grad = backend.value_and_grad(gluon_mirror(case), case.arrays, 0)
+        n = gluon_n(case)
+        assert_close(value, ev, dtype="float64", n=n, atol=gluon_atol(case, "float64"), err_msg=repr(case))
+        assert_close(grad, eg, dtype="float64", n=n, atol=gluon_atol(case, "float64", True),
+                     err_msg=repr(case))
+
+
+@needs_mxnet
+@pytest.mark.parametrize("name", GLUON_NAMES)
+def test_gluon_signatures_match_gluon(name):
+    assert _params(getattr(pg, name).__init__) == _params(getattr(gloss, name).__init__)
+    native_call = _params(getattr(gloss, name).hybrid_forward, drop=("F",))
+    assert _params(getattr(pg, name).__call__) == native_call
+
+
+@needs_mxnet
+@pytest.mark.parametrize("kind", ["numpy", "mx.nd"])
+def test_gluon_empty_batch_is_empty_where_gluon_raises(kind):
+    """Gluon fails in shape inference on a zero-size batch; the mirror returns ``(0,)``."""
+    for name in GLUON_NAMES:
+        case = GCase(name, {}, np.zeros((0, D)), np.ones((0, D)))
+        with pytest.raises(mx.base.MXNetError):
+            gluon_native(case)
+            mx.nd.waitall()
+        got = run_on(KINDS[kind], gluon_mirror(case), *case.arrays)
+        assert got.shape == (0,) and got.dtype == np.float64
+
+
+@needs_mxnet
+def test_gluon_logistic_bad_label_format_raises_valueerror():
+    with pytest.raises(ValueError):
+        gloss.LogisticLoss(label_format="pm1")
+    with pytest.raises(ValueError):
+        pg.LogisticLoss(label_format="pm1")
+
+
+# =========================================================================================
+# 4. polyloss.optax
+# =========================================================================================
+
+if optax is not None:
+    import polyloss.optax as po
+
+    jnp = jax.numpy
+
+OPTAX_BINARY = ["hinge_loss", "perceptron_loss"]
+OPTAX_MULTI = ["multiclass_hinge_loss", "multiclass_perceptron_loss"]
+
+
+def optax_binary_inputs(name, case, dtype, rng):
+    """``(predictor_outputs, targets)``; ``margin``: ``ŷ·y`` exactly at the kink (1 for the
+    hinge, 0 for the perceptron) for half the entries."""
+    shape = {"1d": (N,), "3d": (N, T, D), "batch1": (1, D), "empty": (0, D)}.get(case, (N, D))
+    x = _quarters(rng, shape, 1.5)
+    y = _signs(rng, shape)
+    if case == "margin":
+        kink = y if name == "hinge_loss" else np.zeros(shape)
+        x = np.where(rng.random(shape) < 0.5, kink, x)
+    return x.astype(dtype), y.astype(dtype)
+
+
+def optax_multi_inputs(name, case, dtype, rng, label_dtype=np.int32):
+    """``(scores, labels)``; ``margin``: the best wrong score is exactly ``s_y - 1`` (the
+    hinge's kink; for the perceptron ``s_y`` itself); ``tie_max``: two wrong classes share
+    the max (``jnp.max`` splits the gradient between them)."""
+    shape = {"3d": (N, T, C), "batch1": (1, C), "empty": (0, C)}.get(case, (N, C))
+    lead = shape[:-1]
+    x = _quarters(rng, shape, 1.5)
+    labels = rng.integers(0, C, size=lead)
+    hot = np.eye(C)[labels] == 1
+    if case == "margin":
+        gap = 1.0 if name == "multiclass_hinge_loss" else 0.0
+        x = np.where(hot, 2.0, np.minimum(x, 0.75 - gap))
+        x = np.where(np.eye(C)[(labels + 2) % C] == 1, 2.0 - gap, x)
+    if case == "tie_max":
+        a, b = np.eye(C)[(labels + 1) % C] == 1, np.eye(C)[(labels + 2) % C] == 1
+        x = np.where(a | b, 3.0, np.minimum(x, 2.0))
+    return x.astype(dtype), labels.astype(label_dtype)
+
+
+OPTAX_CASES = {"binary": ["random", "margin", "1d", "3d", "batch1", "empty"],
+               "multi": ["random", "margin", "tie_max", "3d", "batch1", "empty"]}
+_OPTAX_GRID = ([(n, c) for n in OPTAX_BINARY for c in OPTAX_CASES["binary"]]
+               + [(n, c) for n in OPTAX_MULTI for c in OPTAX_CASES["multi"]])
+
+
+def optax_inputs(name, case, dtype, rng):
+    if name in OPTAX_BINARY:
+        return optax_binary_inputs(name, case, dtype, rng)
+    return optax_multi_inputs(name, case, dtype, rng)
+
+
+def optax_native(name, arrays, grad=True):
+    """optax on JAX arrays: value and ``jax.grad`` of the sum w.r.t. the first argument.
+
+    ``multiclass_*`` builds ``jax.nn.one_hot(labels)`` in JAX's default float type, float64
+    with 64-bit JAX, which would promote float32 scores to a float64 result; float32 cases
+    therefore run optax as float32 programs see it (``disable_x64``), where the result keeps
+    the scores' dtype, as the mirror's does."""
+    fn = getattr(optax.losses, name)
+    xs = [jnp.asarray(a) for a in arrays]
+
+    def run():
+        if not grad:
+            return np.asarray(fn(*xs)), None
+        out, vjp = jax.vjp(lambda x: fn(x, *xs[1:]), xs[0])
+        (g,) = vjp(jnp.ones_like(out))
+        return np.asarray(out), np.asarray(g)
+
+    if name in OPTAX_MULTI and arrays[0].dtype == np.float32:
+        from jax.experimental import disable_x64
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            with disable_x64():
+                xs = [jnp.asarray(a) for a in arrays]
+                return run()
+    return run()
+
+
+def optax_atol(name, x, dtype):
+    """``max_k(s_k + 1 - [k = y]) - s_y`` cancels: a few ulps of the scores."""
+    if name not in OPTAX_MULTI or x.size == 0:
+        return 0.0
+    return 8 * EPS[dtype] * (1.0 + float(np.max(np.abs(x))))
+
+
+@needs_optax
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name,case", _OPTAX_GRID, ids=[f"{a}-{b}" for a, b in _OPTAX_GRID])
+def test_optax_mirror_matches_optax(name, case, dtype, rng):
+    """Unreduced values on NumPy arrays (NumPy in, NumPy out) and on JAX arrays, with
+    ``jax.grad``: at the kink ``jnp.maximum`` splits the gradient ½/½, ``jnp.max`` splits a
+    shared max evenly; the mirror reproduces both."""
+    arrays = optax_inputs(name, case, dtype, rng)
+    ev, eg = optax_native(name, arrays)
+    n = arrays[0].shape[-1] if name in OPTAX_MULTI else 1
+    atol = optax_atol(name, arrays[0], dtype)
+    got = run_on(KINDS["numpy"], getattr(po, name), *arrays)
+    assert_close(got, ev, dtype=dtype, n=n, atol=atol, err_msg=f"{name} {case}")
+    value, grad = KINDS["jax"] and _jax_value_and_grad(getattr(po, name), arrays)
+    assert_close(value, ev, dtype=dtype, n=n, atol=atol, err_msg=f"jax {name} {case}")
+    assert_close(grad, eg, dtype=dtype, n=n, err_msg=f"grad {name} {case}")
+
+
+def _jax_value_and_grad(fn, arrays):
+    xs = [jnp.asarray(a) for a in arrays]
+    out, vjp = jax.vjp(lambda x: fn(x, *xs[1:]), xs[0])
+    assert isinstance(out, jax.Array)
+    (g,) = vjp(jnp.ones_like(out))
+    return np.asarray(out), np.asarray(g)
+
+
+@needs_optax
+def test_optax_tie_gradients_are_split():
+    """Spelled out: optax's hinge at ``ŷ·y = 1`` has gradient ``-y/2``; the multiclass
+    perceptron's max shared by two classes gives each ½."""
+    x, y = np.array([1.0, -1.0, 0.5]), np.array([1.0, -1.0, 1.0])
+    _, eg = optax_native("hinge_loss", [x, y])
+    np.testing.assert_array_equal(eg, [-0.5, 0.5, -1.0])
+    np.testing.assert_array_equal(_jax_value_and_grad(po.hinge_loss, [x, y])[1], eg)
+    s, lab = np.array([[1.0, 2.0, 1.0, 2.0]]), np.array([0], dtype=np.int32)
+    _, eg = optax_native("multiclass_perceptron_loss", [s, lab])
+    np.testing.assert_array_equal(eg, [[-1.0, 0.5, 0.0, 0.5]])
+    np.testing.assert_array_equal(_jax_value_and_grad(po.multiclass_perceptron_loss, [s, lab])[1], eg)
+
+
+OPTAX_CROSS = [("hinge_loss", "margin"), ("perceptron_loss", "margin"),
+               ("multiclass_hinge_loss", "margin"), ("multiclass_hinge_loss", "tie_max"),
+               ("multiclass_perceptron_loss", "tie_max")]
+
+
+@needs_optax
+@pytest.mark.parametrize("kind", kind_params(exclude=("numpy", "jax")))
+def test_optax_mirror_on_every_array_type(kind, rng):
+    bugs = KnownBugs()
+    for name, case in OPTAX_CROSS:
+        arrays = optax_inputs(name, case, "float64", rng)
+        ev, _ = optax_native(name, arrays, grad=False)
+        got = run_on(kind, getattr(po, name), *arrays, bugs=bugs)
+        bugs.assert_close(kind, got, ev, dtype="float64", n=C, atol=optax_atol(name, arrays[0], "float64"),
+                          err_msg=f"{name} {case}")
+    bugs.check()
+
+
+@needs_optax
+@pytest.mark.parametrize("backend", [b for b in AUTOGRAD if b.name != "jax"], ids=lambda b: b.name)
+def test_optax_mirror_gradient_on_every_autograd_backend(backend, rng):
+    """JAX's split ties (``maximum`` and ``max``) on torch, TensorFlow and MXNet, float64."""
+    backend.setup()
+    for name, case in OPTAX_CROSS:
+        arrays = optax_inputs(name, case, "float64", rng)
+        ev, eg = optax_native(name, arrays)
+        value, grad = backend.value_and_grad(getattr(po, name), list(arrays), 0)
+        atol = optax_atol(name, arrays[0], "float64")
+        assert_close(value, ev, dtype="float64", n=C, atol=atol, err_msg=f"{name} {case}")
+        assert_close(grad, eg, dtype="float64", n=C, err_msg=f"grad {name} {case}")
+
+
+@needs_optax
+@pytest.mark.parametrize("name", OPTAX_BINARY + OPTAX_MULTI)
+def test_optax_signatures_match_optax(name):
+    assert _params(getattr(po, name)) == _params(getattr(optax.losses, name))
+
+
+@needs_optax
+@pytest.mark.parametrize("name", OPTAX_BINARY + OPTAX_MULTI)
+def test_optax_shape_mismatch_raises_valueerror(name):
+    """Shapes optax cannot combine raise there; the mirror raises ``ValueError`` for those
+    and (no silent broadcasting) for a ``(N, 1)`` against ``(N,)`` pair optax would broadcast."""
+    if name in OPTAX_BINARY:
+        bad = [(np.zeros((4, 3)), np.ones((4, 2))), (np.zeros((4, 1)), np.ones(4))]
+    else:
+        bad = [(np.zeros((4, 3)), np.zeros(5, dtype=np.int32)),
+               (np.zeros((4, 3)), np.zeros((4, 3), dtype=np.int32))]
+    with pytest.raises((ValueError, TypeError)):
+        getattr(optax.losses, name)(*(jnp.asarray(a) for a in bad[0]))
+    for kind in ("numpy", "jax"):
+        for x, y in bad:
+            with pytest.raises(ValueError):
+                getattr(po, name)(KINDS[kind].asarray(x), KINDS[kind].asarray(y))

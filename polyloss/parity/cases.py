@@ -345,12 +345,64 @@ OPTAX += [
          native_promotes=True),
 ]
 
+# ---- embedding and overlap losses ---------------------------------------------------------
+# The weight slot carries the third input: triplet negatives ("vectors") or ±1 pair labels.
+
+_VEC = ("identical", "batch1")
+# a cosine is a sum of products of unit-vector entries that can cancel: its rounding error is
+# a few ulps of 1 (term_scale), not of the (possibly small) result
+CANONICAL += [
+    Case("cosine", "polyloss.cosine_similarity(pred, target, reduction='none')", "polyloss",
+         lambda m, p, t, w: m.cosine_similarity(p, t, reduction="none"), domain="vectors", edges=_VEC,
+         term_scale=1.0),
+    Case("cosine", "polyloss.cosine_embedding(x1, x2, y, margin=0.2)", "polyloss",
+         lambda m, p, t, w: m.cosine_embedding(p, t, w, margin=0.2), domain="vectors", weighted=True,
+         weight_kind="pair_labels", edges=_VEC),
+    Case("triplet", "polyloss.triplet_margin(anchor, positive, negative, swap=True)", "polyloss",
+         lambda m, p, t, w: m.triplet_margin(p, t, w, swap=True), domain="vectors", weighted=True,
+         weight_kind="vectors", edges=_VEC),
+    Case("dice", "polyloss.dice(pred, target, smooth=1.0)", "polyloss",
+         lambda m, p, t, w: m.dice(p, t, smooth=1.0), domain="masks", edges=("batch1",)),
+    Case("dice", "polyloss.tversky(pred, target, alpha=0.3, beta=0.7, pooling='batch')", "polyloss",
+         lambda m, p, t, w: m.tversky(p, t, alpha=0.3, beta=0.7, pooling="batch"), domain="masks",
+         edges=("batch1",)),
+]
+TORCH += [
+    Case("cosine", "CosineEmbeddingLoss(margin=0.2)", "torch",
+         lambda m, p, t, w: m.CosineEmbeddingLoss(margin=0.2)(p, t, w), domain="vectors", weighted=True,
+         weight_kind="pair_labels", edges=_VEC),
+    Case("triplet", "TripletMarginLoss(margin=2.0, swap=True)", "torch",
+         lambda m, p, t, w: m.TripletMarginLoss(margin=2.0, swap=True)(p, t, w), domain="vectors",
+         weighted=True, weight_kind="vectors", edges=("batch1",)),
+]
+KERAS += [
+    Case("cosine", "CosineSimilarity()", "keras", lambda m, p, t, w: m.CosineSimilarity()(t, p),
+         domain="vectors", edges=_VEC, term_scale=1.0),
+    Case("dice", "Dice()", "keras", lambda m, p, t, w: m.Dice()(t, p), domain="masks", edges=("batch1",)),
+    Case("dice", "Tversky(alpha=0.3, beta=0.7, axis=-1)", "keras",
+         lambda m, p, t, w: m.Tversky(alpha=0.3, beta=0.7, axis=-1)(t, p), domain="masks",
+         edges=("batch1",)),
+]
+GLUON += [
+    Case("triplet", "TripletLoss()", "gluon", lambda m, p, t, w: m.TripletLoss()(p, t, w),
+         domain="vectors", weighted=True, weight_kind="vectors", edges=("batch1",)),
+]
+OPTAX += [
+    Case("cosine", "cosine_similarity(predictions, targets)", "optax",
+         lambda m, p, t, w: m.cosine_similarity(p, t), domain="vectors", edges=_VEC, term_scale=1.0),
+    Case("triplet", "triplet_margin_loss(anchors, positives, negatives)", "optax",
+         lambda m, p, t, w: m.triplet_margin_loss(p, t, w), domain="vectors", weighted=True,
+         weight_kind="vectors", edges=("batch1",)),
+    Case("dice", "dice_loss(predictions, targets, axis=(0,))", "optax",
+         lambda m, p, t, w: m.dice_loss(p, t, axis=(0,)), domain="binary_logits", edges=("batch1",)),
+]
+
 ALL_CASES: list[Case] = CANONICAL + TORCH + KERAS + GLUON + OPTAX
 CONVENTIONS = ("polyloss", "torch", "keras", "gluon", "optax")
 
 
 CLASS_DOMAINS = ("binary_logits", "binary_probs", "class_logits", "log_probs_labels", "class_probs",
-                 "prob_pairs", "kl", "counts", "rates", "gaussian", "signed")
+                 "prob_pairs", "kl", "counts", "rates", "gaussian", "signed", "vectors", "masks")
 
 
 def _log_softmax(x: np.ndarray) -> np.ndarray:
@@ -398,6 +450,13 @@ def _classification_inputs(case: Case, edge: str | None, dtype: str,
         if edge == "zero_counts":
             target[:, :2] = 0.0
         pred = rng.normal(size=(n, c)) if domain == "counts" else rng.uniform(0.1, 3.0, size=(n, c))
+    elif domain == "vectors":  # embeddings: rows are vectors
+        pred, target = rng.normal(size=(n, c)), rng.normal(size=(n, c))
+        if edge == "identical":
+            target = pred.copy()
+    elif domain == "masks":  # segmentation: probabilities and 0/1 masks
+        pred = rng.uniform(0.02, 0.98, size=(n, c))
+        target = (rng.random((n, c)) < 0.5).astype(np.float64)
     elif domain == "signed":  # margin losses: scores and ±1 labels
         pred = rng.normal(size=(n, c))
         target = np.where(rng.random((n, c)) < 0.5, -1.0, 1.0)
@@ -413,6 +472,10 @@ def _classification_inputs(case: Case, edge: str | None, dtype: str,
             weight = rng.uniform(0.2, 2.0, size=(c,)).astype(dtype)
         elif case.weight_kind == "var":
             weight = rng.uniform(0.1, 2.0, size=(n, c)).astype(dtype)
+        elif case.weight_kind == "vectors":  # a third set of vectors (triplet negatives)
+            weight = rng.normal(size=(n, c)).astype(dtype)
+        elif case.weight_kind == "pair_labels":  # ±1 per vector pair
+            weight = np.where(rng.random(n) < 0.5, -1.0, 1.0).astype(dtype)
         else:
             weight = rng.uniform(0.1, 2.0, size=(n,)).astype(dtype)
     return [pred, target, weight]

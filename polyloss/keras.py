@@ -560,7 +560,7 @@ def _squared_hinge(xp, y_true, y_pred):
 def _categorical_hinge(xp, y_true, y_pred):
     _same_shape(y_true, y_pred)
     pos = xp.sum(y_true * y_pred, axis=-1)
-    neg = xp.max((1.0 - y_true) * y_pred, axis=-1)
+    neg = margin_core.max_even_ties((1.0 - y_true) * y_pred, -1, xp, backend_of(y_pred).stop_gradient)
     return margin_core.hinge_part(neg - pos + 1.0, xp, tie="active"), None
 
 

@@ -407,7 +407,7 @@ def multiclass_hinge_loss(scores: Any, labels: Any) -> Any:
     with integer labels, over the last axis. The result keeps the scores' dtype (optax's
     ``jax.nn.one_hot`` makes float32 scores float64 when ``jax_enable_x64`` is on)."""
     p, xp, one_hot, true_score, in_range = _multiclass_terms(scores, labels)
-    out = xp.max(p.pred + 1.0 - one_hot, axis=-1) - true_score
+    out = margin_core.max_even_ties(p.pred + 1.0 - one_hot, -1, xp, p.backend.stop_gradient) - true_score
     return finish(p, xp.where(in_range, out, math.nan))
 
 
@@ -415,7 +415,7 @@ def multiclass_hinge_loss(scores: Any, labels: Any) -> Any:
 def multiclass_perceptron_loss(scores: Any, labels: Any) -> Any:
     """``optax.losses.multiclass_perceptron_loss``: ``max_k s_k - s_y`` with integer labels."""
     p, xp, one_hot, true_score, in_range = _multiclass_terms(scores, labels)
-    out = xp.max(p.pred, axis=-1) - true_score
+    out = margin_core.max_even_ties(p.pred, -1, xp, p.backend.stop_gradient) - true_score
     return finish(p, xp.where(in_range, out, math.nan))
 
 

@@ -739,8 +739,8 @@ def multilabel_margin_loss(
         listed = positions < first_pad  # entries before the first -1
         classes = xp.reshape(xp.arange(num_classes, dtype=t.dtype), (1, 1, num_classes))
         hit = xp.logical_and(xp.expand_dims(listed, axis=-1), xp.expand_dims(t, axis=-1) == classes)
-        positive = xp.any(hit, axis=1)
-        loss = margin_core.multilabel_margin(x, positive, 1.0, xp, tie="inactive")
+        count = xp.sum(xp.where(hit, xp.ones_like(xp.expand_dims(x, axis=1)), 0.0), axis=1)
+        loss = margin_core.multilabel_margin(x, count, 1.0, xp, tie="inactive")
         if unbatched:
             loss = xp.reshape(loss, ())
         return finish(prep, _reduce(xp, loss, reduction))

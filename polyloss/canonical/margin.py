@@ -121,9 +121,10 @@ def _check_signed(p: Any, y: Any, name: str) -> None:
             raise ValueError(f"polyloss: {name} must hold labels 1 or -1")
 
 
-def _multiclass(pred, target, *, axis, reduction, sample_weight, normalizer, kernel):
+def _multiclass(pred, target, *, axis, reduction, sample_weight, normalizer, kernel, class_weight=None):
     _check_common(reduction, normalizer)
-    with backend_of(pred, target, sample_weight, names=_NAMES).scope():
+    names = _NAMES + ("class_weight",)
+    with backend_of(pred, target, sample_weight, class_weight, names=names).scope():
         p = prepare(pred, target, sample_weight, names=_NAMES, integer_target=True)
         xp = p.xp
         ndim = len(p.pred.shape)
@@ -158,7 +159,8 @@ def categorical_hinge(pred: Any, target: Any, *, margin: float = 1.0, axis: int 
     margin = _check_number("margin", margin)
 
     def kernel(p, xp, true_score, not_true, safe, axis, num_classes):
-        best_other = xp.max(xp.where(not_true, p.pred, -float("inf")), axis=axis, keepdims=True)
+        others = xp.where(not_true, p.pred, -float("inf"))
+        best_other = core.max_even_ties(others, axis, xp, p.backend.stop_gradient, keepdims=True)
         return xp.squeeze(core.hinge_part(margin + best_other - true_score, xp), axis=axis)
 
     return _multiclass(pred, target, axis=axis, reduction=reduction, sample_weight=sample_weight,
@@ -189,4 +191,4 @@ def multi_margin(pred: Any, target: Any, *, p: int = 1, margin: float = 1.0, cla
         return loss
 
     return _multiclass(pred, target, axis=axis, reduction=reduction, sample_weight=sample_weight,
-                       normalizer=normalizer, kernel=kernel)
+                       normalizer=normalizer, kernel=kernel, class_weight=class_weight)

@@ -55,12 +55,28 @@ def multi_margin(scores: Any, true_score: Any, not_true: Any, margin: float, p: 
     return xp.sum(xp.where(not_true, h, 0.0), axis=axis) / num_classes
 
 
-def multilabel_margin(scores: Any, positive: Any, margin: float, xp: Any, tie: str = "active") -> Any:
-    """``Σ_{j positive} Σ_{i negative} max(0, margin - (s_j - s_i)) / C`` over the last axis
-    (``positive`` is a boolean mask of the scores' shape)."""
+def multilabel_margin(scores: Any, positive_count: Any, margin: float, xp: Any,
+                      tie: str = "active") -> Any:
+    """``Σ_{j positive} Σ_{i negative} max(0, margin - (s_j - s_i)) / C`` over the last axis.
+
+    ``positive_count`` (the scores' shape) says how often each class is a target: a class
+    listed twice counts twice (torch's kernel loops over the listed entries); classes with
+    count 0 are the negatives.
+    """
     num_classes = scores.shape[-1]
     diff = margin - (xp.expand_dims(scores, axis=-1) - xp.expand_dims(scores, axis=-2))
-    pair = xp.logical_and(xp.expand_dims(positive, axis=-1),
-                          xp.expand_dims(xp.logical_not(positive), axis=-2))
-    hinged = xp.where(pair, hinge_part(diff, xp, tie), 0.0)
+    negative = xp.where(positive_count == 0, xp.ones_like(scores), 0.0)
+    pair = xp.expand_dims(positive_count, axis=-1) * xp.expand_dims(negative, axis=-2)
+    hinged = xp.where(pair != 0, pair * hinge_part(diff, xp, tie), 0.0)
     return xp.sum(xp.sum(hinged, axis=-1), axis=-1) / num_classes
+
+
+def max_even_ties(x: Any, axis: int, xp: Any, stop_gradient: Any, keepdims: bool = False) -> Any:
+    """``max(x)`` along ``axis`` whose gradient is shared evenly by tied maxima on every backend
+    (torch, TensorFlow and JAX split it; MXNet gives each tie the whole gradient). The value
+    is exactly the maximum: ``m + Σ_ties (x - m) / k`` with ``m`` stopped adds 0."""
+    m = stop_gradient(xp.max(x, axis=axis, keepdims=True))
+    ties = x == m
+    count = xp.sum(xp.where(ties, xp.ones_like(x), 0.0), axis=axis, keepdims=True)
+    out = m + xp.sum(xp.where(ties, x - m, 0.0), axis=axis, keepdims=True) / count
+    return out if keepdims else xp.squeeze(out, axis=axis)

@@ -494,7 +494,8 @@ def _dice_loss(p: Any, preds: Any, targets: Any, class_weights: Any, smooth: flo
     check_same_shape(preds, targets, ("predictions", "targets"))
     if not apply_softmax and p.backend.values_known(preds) and all(d != 0 for d in preds.shape):
         sums = xp.sum(preds, axis=-1)
-        if bool(xp.any(xp.abs(sums - 1.0) > 1e-5 * 1.0 + 1e-8)):
+        # written as "not close" so that NaN sums fail too, as with optax's allclose
+        if bool(xp.any(xp.logical_not(xp.abs(sums - 1.0) <= 1e-5 * 1.0 + 1e-8))):
             raise ValueError(
                 "When apply_softmax=False, predictions must be valid probability distributions that "
                 f"sum to 1 along the class axis. Found sum range: [{float(xp.min(sums)):.6f}, "
@@ -511,6 +512,8 @@ def _dice_loss(p: Any, preds: Any, targets: Any, class_weights: Any, smooth: flo
         intersection + alpha * (pred_sum - intersection) + beta * (target_sum - intersection) + smooth)
     loss = 1.0 - coeff
     if class_weights is not None:
+        if loss.dtype != class_weights.dtype:
+            loss = xp.astype(loss, class_weights.dtype)
         loss = loss * class_weights
     if ignore_background and probs.shape[-1] > 1:
         loss = loss[..., 1:]
@@ -530,12 +533,21 @@ def dice_loss(predictions: Any, targets: Any, *, class_weights: Any = None, smoo
     """``optax.losses.dice_loss``: per sample and class (classes on the last axis, spatial axes
     1..-2 summed), ``1 - (I + s)/(I + α·(ΣP - I) + β·(ΣT - I) + s)`` on softmax (sigmoid for one
     class) probabilities, times ``class_weights``, then ``reduction`` over the classes."""
+    backend_of(predictions, targets, class_weights, names=("predictions", "targets", "class_weights"))
     p, _ = _pair(predictions, targets, ("predictions", "targets"), same_shape=False)
-    cw = None if class_weights is None else prepare_extra(p, class_weights, "class_weights")
-    if cw is not None and len(cw.shape) != 1:
-        raise ValueError(f"polyloss: class_weights must be a vector, got shape {tuple(cw.shape)}")
-    return finish(p, _dice_loss(p, p.pred, p.target, cw, smooth, alpha, beta, apply_softmax, reduction,
-                                ignore_background, axis))
+    cw = None
+    if class_weights is not None:
+        raw = p.backend.to_xp(class_weights) if p.backend.to_xp is not None else class_weights
+        dtype = p.pred.dtype
+        if hasattr(raw, "dtype") and p.backend.is_floating(raw.dtype):
+            dtype = p.xp.result_type(p.pred.dtype, raw.dtype)  # optax promotes with the weights
+            p = p._replace(out_dtype=p.xp.result_type(p.out_dtype, raw.dtype))
+        cw = prepare_extra(p, class_weights, "class_weights", dtype=dtype)
+        if len(cw.shape) != 1:
+            raise ValueError(f"polyloss: class_weights must be a vector, got shape {tuple(cw.shape)}")
+    loss = _dice_loss(p, p.pred, p.target, cw, smooth, alpha, beta, apply_softmax, reduction,
+                      ignore_background, axis)
+    return finish(p, loss)
 
 
 @_in_scope

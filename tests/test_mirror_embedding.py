@@ -22,8 +22,9 @@ identical vectors, i.e. anchor == positive, where torch's ``swap`` ties and spli
 gradient, antiparallel and parallel pairs, a batch of one, unbatched and 3-D inputs and the
 empty batch where the native has them); every reduction (torch's legacy
 ``size_average``/``reduce`` too), weights; gradients w.r.t. the first input (Keras: both);
-the same mirror on the other installed array types (returned as the caller's type) and its
-gradient on the other autograd backends; signatures and bad input.
+each mirror on a few other array types (returned as the caller's type; the four mirrors
+together cover every type) and its gradient on other autograd backends; signatures and bad
+input.
 
 Tolerances: float64 ``rtol = 1e-12``, float32 ``8·eps·log2(n)`` (``_native.rtol_for``). These
 losses cancel by construction (``1 - cos`` with ``cos`` near 1, ``d(a, p) - d(a, n) + margin``,
@@ -85,6 +86,17 @@ DTYPES = ["float32", "float64"]
 N, D, T = 6, 5, 3  # batch, vector length, extra axis of 3-D inputs
 
 
+def kinds(*names):
+    """``kind_params`` for the named array types only. Each mirror runs on a few other array
+    types (together the four mirrors cover every type); every new type costs compilation or
+    graph building for each operation, which the file's time budget does not allow for all."""
+    return kind_params(exclude=tuple(k for k in KINDS if k not in names))
+
+
+def grad_backends(*names):
+    return [pytest.param(b, id=b.name) for b in AUTOGRAD if b.name in names]
+
+
 def _params(fn, drop=()):
     return [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()
             if p.name not in drop]
@@ -112,10 +124,11 @@ def check(actual, expected, *, dtype, n=1, scale=0.0, err_msg="", check_dtype=Tr
         ok = ((a64 == e64) | (np.isnan(a64) & np.isnan(e64))
               | (finite & (np.abs(a64 - e64) <= rtol * np.abs(e64) + atol)))
     if not ok.all():
-        idx = tuple(np.argwhere(~ok)[0]) if ok.ndim else ()
+        idx = tuple(int(i) for i in np.argwhere(~ok)[0]) if ok.ndim else ()
         raise AssertionError(
             f"{int((~ok).sum())} of {ok.size} elements differ {err_msg}; first at {idx}: "
-            f"{a64[idx]!r} vs expected {e64[idx]!r} (rtol {rtol:.3g}, atol {np.asarray(atol)[idx]:.3g})")
+            f"{float(a64[idx])!r} vs expected {float(e64[idx])!r} (rtol {rtol:.3g}, "
+            f"atol {float(atol[idx]):.3g})")
 
 
 def _through(per, reduction, count=None):
@@ -242,7 +255,7 @@ def np_triplet(a, pos, neg, *, margin=1.0, swap=False, axis=-1, **dist):
     return np.where(active, z, 0.0), grad, scale, gscale
 
 
-def np_reduce(loss, reduction, w=None, normalizer="count", batch=None, grad=None):
+def np_reduce(loss, reduction, w=None, normalizer="count", batch=None):
     """The canonical reduction of a per-item ``loss`` (and the factor it applies to each item's
     gradient). ``w``: the loss's shape, or a leading prefix of it (one weight per sample)."""
     loss = np.asarray(loss, dtype=np.float64)
@@ -420,14 +433,19 @@ def test_torch_triplet_margin_matches_torch(case, p, swap, dtype, rng):
             assert np.isnan(values["mean"])
 
 
+# torch's cosine_similarity (dim=1) needs a batch dimension: no unbatched case for it
+_DIST_GRID = [(case, dist) for case in ("random", "zero", "identical", "batch1", "unbatched", "3d")
+              for dist in DISTANCES if not (dist == "cosine" and case == "unbatched")]
+
+
 @needs_torch
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("swap", [False, True], ids=["noswap", "swap"])
-@pytest.mark.parametrize("distance", list(DISTANCES))
-@pytest.mark.parametrize("case", ["random", "zero", "identical", "batch1", "unbatched", "3d"])
+@pytest.mark.parametrize("case,distance", _DIST_GRID, ids=[f"{c}-{d}" for c, d in _DIST_GRID])
 def test_torch_triplet_with_distance_matches_torch(case, distance, swap, dtype, rng):
-    if distance == "cosine" and case == "unbatched":
-        pytest.skip("torch's cosine_similarity needs a batch dimension here (dim=1)")
+    """The default distance (``pairwise_distance``), a custom one written with array methods
+    and torch's documented ``1 - cosine_similarity`` (the mirror passes the caller's tensors
+    to it); margins 1 and 2.5, ``swap`` (ties split at anchor == positive)."""
     a, pos, neg = vectors(case, dtype, rng)
     for margin in (1.0, 2.5):
         torch_check("triplet_distance", [a, pos, neg], dtype, margin=margin, swap=swap,
@@ -603,9 +621,10 @@ def torch_mirror_fn(loss, **kw):
 
 
 @needs_torch
-@pytest.mark.parametrize("kind", kind_params(exclude=("torch",)))
-def test_torch_mirror_on_every_array_type(kind, rng):
-    """float64 values equal torch's, returned as the caller's array type."""
+@pytest.mark.parametrize("kind", kinds("numpy", "jax", "tensorflow", "mx.nd", "dask"))
+def test_torch_mirror_on_other_array_types(kind, rng):
+    """float64 values equal torch's, returned as the caller's array type (the custom distance
+    written with ``.sum`` only on the types whose arrays have that method)."""
     bugs = KnownBugs()
     for loss, case, kw in TORCH_CROSS:
         if kw.get("distance_function") is sq_dist and kind.name not in ARRAY_METHOD_KINDS:
@@ -622,8 +641,8 @@ def test_torch_mirror_on_every_array_type(kind, rng):
 
 
 @needs_torch
-@pytest.mark.parametrize("backend", [b for b in AUTOGRAD if b.name != "torch"], ids=lambda b: b.name)
-def test_torch_mirror_gradient_on_every_autograd_backend(backend, rng):
+@pytest.mark.parametrize("backend", grad_backends("jax", "tensorflow", "mxnet"))
+def test_torch_mirror_gradient_on_other_autograd_backends(backend, rng):
     """torch's gradient (the swap tie split included) on JAX, TensorFlow and MXNet."""
     backend.setup()
     for loss, case, kw in TORCH_CROSS:
@@ -812,17 +831,20 @@ def test_keras_zero_vector_gradient_is_kerass_clipped_one():
 
 
 @needs_keras
-@pytest.mark.parametrize("kind", kind_params(exclude=("tensorflow",)))
-def test_keras_mirror_on_every_array_type(kind, rng):
-    """float64 function form and float32 ``CosineSimilarity()`` equal Keras's results, returned
-    as the caller's array type."""
+@pytest.mark.parametrize("kind", kinds("numpy", "torch", "mx.np", "array_api_strict"))
+def test_keras_mirror_on_other_array_types(kind, rng):
+    """float64 function form (zero vectors, 3-D) and the float32-computing
+    ``CosineSimilarity(reduction='sum')`` with weights (zero vectors, float64 in) equal Keras's
+    results, returned as the caller's array type."""
     bugs = KnownBugs()
-    for case in ("zero", "identical", "3d"):
+    for case in ("zero", "3d"):
         y_true, y_pred = vectors(case, "float64", rng, k=2)
         vscale, _, _ = keras_scales(y_true, y_pred)
         ev, _, _ = keras_run("keras", "function", y_true, y_pred)
         got = run_on(kind, pk.cosine_similarity, y_true, y_pred, bugs=bugs)
         check(got, ev, dtype="float64", n=y_pred.size, scale=vscale, err_msg=case)
+        if case != "zero":
+            continue
         sw = rng.uniform(0.5, 2.0, size=y_pred.shape[:-1])
         ev, _, _ = keras_run("keras", "class", y_true, y_pred, sw, reduction="sum")
         got = run_on(kind, lambda t, p, w: pk.CosineSimilarity(reduction="sum")(t, p, sample_weight=w),
@@ -832,8 +854,9 @@ def test_keras_mirror_on_every_array_type(kind, rng):
 
 
 @needs_keras
-@pytest.mark.parametrize("backend", [b for b in AUTOGRAD if b.name != "tensorflow"], ids=lambda b: b.name)
-def test_keras_mirror_gradient_on_every_autograd_backend(backend, rng):
+@pytest.mark.parametrize("backend", grad_backends("torch", "mxnet"))
+def test_keras_mirror_gradient_on_other_autograd_backends(backend, rng):
+    """Keras's d/d y_pred (its clipped 1e7 at a zero vector included) on torch and MXNet."""
     backend.setup()
     for case in ("zero", "identical", "random"):
         y_true, y_pred = vectors(case, "float64", rng, k=2)
@@ -1028,8 +1051,8 @@ def gluon_cross_arrays(name, dtype, case, sw, rng):
 
 
 @needs_mxnet
-@pytest.mark.parametrize("kind", kind_params(exclude=("mx.nd",)))
-def test_gluon_mirror_on_every_array_type(kind, rng):
+@pytest.mark.parametrize("kind", kinds("numpy", "torch", "mx.np", "tensorflow", "array_api_strict"))
+def test_gluon_mirror_on_other_array_types(kind, rng):
     bugs = KnownBugs()
     for name, dtype, case, ctor, sw in GLUON_CROSS:
         arrays = gluon_cross_arrays(name, dtype, case, sw, rng)
@@ -1041,10 +1064,10 @@ def test_gluon_mirror_on_every_array_type(kind, rng):
 
 
 @needs_mxnet
-@pytest.mark.parametrize("backend", AUTOGRAD, ids=lambda b: b.name)
-def test_gluon_mirror_gradient_on_every_autograd_backend(backend, rng):
-    """Gluon's gradient (NaN at a zero vector for the cosine) on torch, JAX, TensorFlow and
-    MXNet's NumPy arrays."""
+@pytest.mark.parametrize("backend", grad_backends("torch", "tensorflow", "mxnet"))
+def test_gluon_mirror_gradient_on_other_autograd_backends(backend, rng):
+    """Gluon's gradient (NaN at a zero vector for the cosine, the norm's derivative at 0) on
+    torch, TensorFlow and MXNet's NumPy arrays (JAX: the torch and optax mirrors)."""
     backend.setup()
     for name, dtype, case, ctor, sw in GLUON_CROSS:
         arrays = gluon_cross_arrays(name, dtype, case, sw, rng)
@@ -1234,8 +1257,8 @@ def optax_cross_scales(name, arrays, kw):
 
 
 @needs_optax
-@pytest.mark.parametrize("kind", kind_params(exclude=("jax",)))
-def test_optax_mirror_on_every_array_type(kind, rng):
+@pytest.mark.parametrize("kind", kinds("numpy", "torch", "tensorflow", "mx.nd", "dask", "array_api_strict"))
+def test_optax_mirror_on_other_array_types(kind, rng):
     bugs = KnownBugs()
     for name, case, kw in OPTAX_CROSS:
         arrays = optax_cross_arrays(name, case, kw, rng)
@@ -1253,8 +1276,8 @@ def test_optax_mirror_on_every_array_type(kind, rng):
 
 
 @needs_optax
-@pytest.mark.parametrize("backend", [b for b in AUTOGRAD if b.name != "jax"], ids=lambda b: b.name)
-def test_optax_mirror_gradient_on_every_autograd_backend(backend, rng):
+@pytest.mark.parametrize("backend", grad_backends("torch", "tensorflow", "mxnet"))
+def test_optax_mirror_gradient_on_other_autograd_backends(backend, rng):
     backend.setup()
     for name, case, kw in OPTAX_CROSS:
         arrays = optax_cross_arrays(name, case, kw, rng)
@@ -1376,9 +1399,9 @@ def canon_reduced(loss, arrays, kw, reduction, w, normalizer):
 
 
 def canon_weights(loss, arrays, kw, dtype, rng):
-    """Weight modes: none, one per item (the loss's shape), one per sample (a prefix)."""
+    """Weights (>= 0, some near 0): one per item (the loss's shape), one per sample (a prefix)."""
     value = canon_oracle(loss, arrays, kw)[0]
-    modes = {"none": None, "item": rng.uniform(0.0, 2.0, size=value.shape).astype(dtype)}
+    modes = {"item": rng.uniform(0.0, 2.0, size=value.shape).astype(dtype)}
     if value.ndim > 1:
         modes["sample"] = rng.uniform(0.0, 2.0, size=value.shape[:1]).astype(dtype)
     return modes
@@ -1394,9 +1417,9 @@ def _is_callers_type(backend, out, like):
     return isinstance(out, type(like))
 
 
-# eager JAX, TensorFlow, MXNet and Dask pay per new shape (compilation, graph building): there
-# the batch of one (a shape of its own, nothing loss-specific) is left to the other backends,
-# and float32 runs on the (N, D) cases
+# eager JAX, TensorFlow, MXNet and Dask pay per new shape and operation (compilation, graph
+# building): there the batch of one (a shape of its own, nothing loss-specific) is left to the
+# other backends, float32 runs the random case, and gradients the (N, D) cases
 HEAVY = ("jax", "tensorflow", "mxnet", "dask")
 
 
@@ -1407,7 +1430,7 @@ def test_canonical_values_match_oracle(backend, loss, dtype, rng):
     oracle; on the random and 3-D cases every reduction (``batchmean`` where ``axis=-1``),
     weights (one per item; one per sample on 3-D) and both normalizers."""
     for case in CANON_CASES:
-        if backend.name in HEAVY and (case == "batch1" or (dtype == "float32" and case == "3d")):
+        if backend.name in HEAVY and (case == "batch1" or (dtype == "float32" and case != "random")):
             continue
         base = canon_inputs(loss, case, dtype, rng)
         for kw in CANON_CONFIGS[loss]:
@@ -1425,7 +1448,9 @@ def test_canonical_values_match_oracle(backend, loss, dtype, rng):
                                                                  and reduction not in ("none", "mean")):
                         continue
                     if reduction == "batchmean" and axis != -1:
-                        continue  # see test_canonical_batchmean_divides_by_pred_shape_0
+                        # batchmean divides by pred.shape[0], along axis=0 the vector length
+                        # rather than the number of pairs: an open question, not pinned here
+                        continue
                     allw = [*arrays] + ([] if w is None else [w])
                     moved = [backend.asarray(a) for a in allw]
                     out = canon_call(loss, moved, {**kw, "reduction": reduction, "normalizer": normalizer})
@@ -1445,6 +1470,8 @@ def test_canonical_gradient_matches_oracle(autograd_backend, loss, case, rng):
     """d/d first input (float64) against the analytic derivative: zero vectors (clamped norm,
     no NaN), identical vectors (``eps`` inside the root keeps it finite; at the swap tie the
     first distance, d(a, n), is kept), norms below ``eps``, hinges active at 0."""
+    if case == "3d" and autograd_backend.name in HEAVY:
+        pytest.skip("3-D gradients run on torch (a new shape for every operation elsewhere)")
     base = canon_inputs(loss, case, "float64", rng)
     for kw in CANON_CONFIGS[loss]:
         if kw.get("axis", -1) == 0 and case == "3d":
@@ -1485,15 +1512,6 @@ def test_canonical_oracles_on_numbers_worked_out_by_hand():
     t, g, *_ = np_triplet(p, a, n, swap=True, eps=0.0)  # min(√20, 1) = 1: 5 - 1 + 1
     np.testing.assert_allclose(t, [5.0], rtol=1e-15)
     np.testing.assert_allclose(g, [[0.6, 0.8]], rtol=1e-15)  # d(p, n) does not depend on the anchor
-
-
-def test_canonical_batchmean_divides_by_pred_shape_0(rng):
-    """``batchmean`` divides the sum by ``pred.shape[0]`` (the module's documented rule), which
-    for ``axis=0`` is the vector length, not the number of pairs (flagged in the report)."""
-    x1, x2 = vectors("random", "float64", rng, k=2)
-    total = polyloss.cosine_similarity(x1, x2, axis=0, reduction="sum")
-    got = polyloss.cosine_similarity(x1, x2, axis=0, reduction="batchmean")
-    np.testing.assert_allclose(got, total / x1.shape[0], rtol=1e-15)
 
 
 @needs_torch

@@ -94,12 +94,12 @@ def _softmax(z, axis):
 def overlap_oracle(loss, pred, target, sample_weight=None, *, alpha=0.5, beta=0.5, activation="none",
                    class_axis=None, pooling="sample", smooth=0.0, smooth_numerator=True, eps=1e-7,
                    include_background=True, reduction="mean", normalizer="count"):
-    """``(value, d Σvalue / d pred, mag, cell_weight)`` in float64, straight from the formula.
+    """``(value, d Σvalue / d pred, mag, scale)`` in float64, straight from the formula.
 
     Works in the layout (N, C, M): classes on axis 1 (a single class without a class axis), the
     spatial axes flattened. ``mag`` is the elementwise size of the terms the gradient is a
-    difference of; ``cell_weight`` the largest total weight the reduction gives one (sample,
-    class) cell (how much an absolute error of 1 - score is amplified).
+    difference of; ``scale`` how much the reduction amplifies an absolute error of ``1 - score``
+    in the (sample, class) cells: the largest weight unreduced, the sum of the weights reduced.
     """
     if loss != "tversky":
         alpha, beta = ALPHA_BETA[loss]
@@ -224,10 +224,10 @@ CANON_BY_NAME = {str(c): c for c in CANON}
 
 def canon_inputs(c: Canon, dtype: str, rng: np.random.Generator, n: int = N) -> tuple:
     """``(pred, target, weight or None)``: logits (normal(0, 2)) for sigmoid/softmax; for
-    ``activation="none"`` probabilities (a softmax of random logits with a class axis, so exact
-    simplex rows are not assumed either way; uniform with exact 0s and 1s for a single map).
-    Targets are made with empty classes on purpose: sample 0 has no pixel of class 2 (labels,
-    one-hot) or an empty mask, so TP = FN = 0 there."""
+    ``activation="none"`` probabilities (with a class axis a softmax of random logits, for a
+    single map uniform with exact 0s and 1s). Targets have an empty class on purpose: sample 0
+    has no pixel of class 2 (labels, one-hot, soft) or an empty mask, so TP = FN = 0 there
+    (soft: nearly). Weights uniform in [0, 2) with one exact 0."""
     shape, axis = LAYOUTS[c.layout]
     shape = (n,) + shape[1:]
     act = c.kw.get("activation", "none")
@@ -437,17 +437,13 @@ def test_canonical_without_spatial_axes(kind, rng):
     z = rng.normal(0.0, 2.0, size=(N, C))
     labels = rng.integers(0, C, size=(N,))
     mask = (rng.random(N) < 0.5).astype(np.float64)
-    for dtype in ("float64",):  # one dtype: JAX compiles each new one
-        for pred, target, kw in ((z, labels, {"class_axis": 1, "activation": "softmax"}),
-                                 (z[:, 0], mask, {"activation": "sigmoid"})):
-            pred = pred.astype(dtype)
-            target = target if target.dtype == np.int64 else target.astype(dtype)
-            for loss in ("dice", "jaccard"):
-                expected = overlap_oracle(loss, pred, target, reduction="none", **kw)[0]
-                fn = getattr(polyloss, loss)
-                got = run_on(kind, lambda p, t, f=fn, k=kw: f(p, t, reduction="none", **k), pred, target)
-                assert_close(got, expected.astype(dtype), dtype=dtype, n=pred.size,
-                             atol=rtol_for(dtype, pred.size), err_msg=f"{loss} {kw}")
+    for pred, target, kw in ((z, labels, {"class_axis": 1, "activation": "softmax"}),
+                             (z[:, 0], mask, {"activation": "sigmoid"})):
+        for loss in ("dice", "jaccard"):
+            expected = overlap_oracle(loss, pred, target, reduction="none", **kw)[0]
+            fn = getattr(polyloss, loss)
+            got = run_on(kind, lambda p, t, f=fn, k=kw: f(p, t, reduction="none", **k), pred, target)
+            assert_close(got, expected, dtype="float64", n=pred.size, atol=1e-12, err_msg=f"{loss} {kw}")
 
 
 # ---- gradients ---------------------------------------------------------------------------------------
@@ -498,7 +494,8 @@ def test_canonical_labels_out_of_range_raise(kind, bad, rng):
     ({"activation": "Softmax", "class_axis": 1}, "activation"),
     ({"pooling": "pixel"}, "pooling"), ({"pooling": "global"}, "pooling"),
     ({"reduction": "average"}, "reduction"), ({"normalizer": "valid_count"}, "normalizer"),
-    ({"class_axis": 0}, "class_axis"), ({"class_axis": 4}, "class_axis"), ({"class_axis": -5}, "class_axis"),
+    ({"class_axis": 0}, "class_axis"), ({"class_axis": 4}, "class_axis"), ({"class_axis": -4}, "class_axis"),
+    ({"class_axis": -5}, "class_axis"),
     ({"activation": "softmax"}, "class_axis"), ({"smooth": -1.0}, "smooth"), ({"eps": -1e-7}, "eps"),
     ({"alpha": -0.1}, "alpha"), ({"beta": "0.5"}, "beta"),
 ], ids=lambda v: str(v) if isinstance(v, dict) else None)

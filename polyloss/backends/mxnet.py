@@ -238,6 +238,8 @@ def _reduced_shape(x: Any, axis: Any, keepdims: builtins.bool) -> tuple[tuple, t
 
 
 def _legacy_reduce(op: Any, x: Any, axes: tuple, keepdims: builtins.bool, shape: tuple) -> Any:
+    if not axes:  # the legacy operators read axis=() as "every axis"
+        return x
     out = op(x.as_nd_ndarray(), axis=axes, keepdims=keepdims).as_np_ndarray()
     return out if tuple(out.shape) == shape else out.reshape(shape)
 

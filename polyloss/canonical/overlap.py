@@ -57,6 +57,12 @@ def _overlap(pred, target, *, alpha, beta, activation, class_axis, pooling, smoo
             class_axis %= ndim
         elif activation == "softmax":
             raise ValueError("polyloss: activation='softmax' needs a class_axis")
+        if pooling == "batch" and p.weight is not None:
+            raise ValueError("polyloss: sample_weight has no samples to weigh with pooling='batch' "
+                             "(batch and space are pooled into one score per class)")
+        if not include_background and (class_axis is None or p.pred.shape[class_axis] < 2):
+            raise ValueError("polyloss: include_background=False needs a class_axis with at least "
+                             "2 classes")
         probs = p.pred
         if activation == "sigmoid":
             probs = cls_core.sigmoid(probs, xp)

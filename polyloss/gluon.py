@@ -35,6 +35,7 @@ from polyloss.backends import backend_of, device_of
 from polyloss.core import classification as cls_core
 from polyloss.core import margin as margin_core
 from polyloss.core import regression as core
+from polyloss.core.embedding import safe_sqrt
 from polyloss.reduction import align_weight, mean_or_nan
 
 __all__ = [
@@ -402,8 +403,9 @@ class CosineEmbeddingLoss(Loss):
             x2 = p.target
             y = xp.reshape(prepare_extra(p, label, "label"), (-1, 1))
             dot = xp.reshape(xp.sum(x1 * x2, axis=-1), (-1, 1))
-            norms = xp.reshape(xp.sqrt(xp.sum(x1 * x1, axis=-1)) * xp.sqrt(xp.sum(x2 * x2, axis=-1)),
-                               (-1, 1))
+            # safe square roots: a zero vector has a zero gradient (MXNet's norm gives NaN)
+            norm1 = safe_sqrt(xp.sum(x1 * x1, axis=-1), xp)
+            norms = xp.reshape(norm1 * safe_sqrt(xp.sum(x2 * x2, axis=-1), xp), (-1, 1))
             cos = dot / xp.where(norms < _LOG_EPS, _LOG_EPS, norms)
             similar = xp.where(y == 1, 1.0 - cos, 0.0)
             dissimilar = xp.where(y == -1, cos - self._margin, 0.0)

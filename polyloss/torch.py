@@ -814,7 +814,7 @@ class MarginRankingLoss(_Loss):
 
 # ---- embedding losses -------------------------------------------------------------------
 
-_COSINE_EPS = 1e-12  # torch adds 1e-12 to each squared norm
+_COSINE_EPS = float(np.float32(1e-12))  # torch adds 1e-12 (a float constant) to each squared norm
 
 
 def cosine_embedding_loss(
@@ -951,7 +951,7 @@ class TripletMarginWithDistanceLoss(_Loss):
         if margin <= 0:
             raise ValueError("TripletMarginWithDistanceLoss: expected margin to be greater than 0, got "
                              f"{margin} instead")
-        self.distance_function = distance_function
+        self.distance_function = distance_function if distance_function is not None else pairwise_distance
         self.margin = margin
         self.swap = swap
 

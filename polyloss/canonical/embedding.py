@@ -14,6 +14,7 @@ from polyloss._inputs import check_same_shape, finish, prepare, prepare_extra
 from polyloss.backends import backend_of
 from polyloss.canonical.classification import _batch_size, _check_common, _check_number, _reduce
 from polyloss.core import embedding as core
+from polyloss.core._helpers import abs_zero_grad
 
 __all__ = ["cosine_similarity", "cosine_embedding", "triplet_margin"]
 
@@ -106,7 +107,9 @@ def triplet_margin(anchor: Any, positive: Any, negative: Any, *, margin: float =
                 return xp.sum(d * d, axis=axis)
             if p == math.inf:
                 return core.p_norm(d, p, axis, xp)
-            total = xp.sum(xp.abs(d) ** p if p != 2 else d * d, axis=axis) + eps
+            # |d| as d·sign(d): a zero difference has gradient 0 on every backend (JAX's abs
+            # has +1 there)
+            total = xp.sum(abs_zero_grad(d, xp) ** p if p != 2 else d * d, axis=axis) + eps
             return total ** (1.0 / p) if p != 2 else xp.sqrt(total)
 
         d_pos = dist(prep.pred, prep.target)

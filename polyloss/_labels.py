@@ -36,11 +36,23 @@ def check_class_labels(
         )
 
 
+def index_dtype(xp: Any) -> Any:
+    """The namespace's indexing dtype: int64, or int32 for JAX without 64-bit mode (asking
+    JAX for int64 there only warns and truncates)."""
+    info = getattr(xp, "__array_namespace_info__", None)
+    if info is not None:
+        try:
+            return info().default_dtypes()["indexing"]
+        except (AttributeError, KeyError, TypeError):
+            pass
+    return xp.int64
+
+
 def as_index(backend: Backend, labels: Any) -> Any:
-    """Labels as int64 for indexing (torch's gather and TensorFlow's take only int64/int32
+    """Labels in the indexing dtype (torch's gather and TensorFlow's take only int64/int32
     indices; floating, unsigned and narrow integer labels are cast)."""
-    xp = backend.xp
-    return labels if labels.dtype == xp.int64 else xp.astype(labels, xp.int64)
+    dtype = index_dtype(backend.xp)
+    return labels if labels.dtype == dtype else backend.xp.astype(labels, dtype)
 
 
 def is_integer_labels(backend: Backend, target: Any) -> bool:

@@ -3,6 +3,7 @@
 ``polyloss parity``: every loss and mirror on every installed backend, against the NumPy
 float64 oracle (canonical losses) or the framework's real native loss (mirrors), values and
 gradients, as a table; exit status 0 only when every cell is within tolerance.
+``polyloss bench``: polyloss's time as a ratio of the native loss's, measured in one process.
 """
 
 from __future__ import annotations
@@ -114,6 +115,28 @@ def parity(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench(args: argparse.Namespace) -> int:
+    from polyloss import bench as benchmarks
+
+    timings, machine = benchmarks.run(args.loss, repeats=args.repeats)
+    if args.json:
+        print(json.dumps({"machine": machine, "results": [
+            {"family": t.benchmark.family, "backend": t.benchmark.backend, "label": t.benchmark.label,
+             "native_s": t.native_s, "polyloss_s": t.polyloss_s,
+             "ratio": {k: t.ratio(k) for k in t.polyloss_s}}
+            for t in timings]}, indent=1))
+        return 0
+    print(f"Median time, polyloss / native (same process, interleaved; threads {machine['threads']})")
+    for t in timings:
+        print(f"{t.benchmark.family:8} {t.benchmark.backend:10} {t.benchmark.label}")
+        print(f"{'':19} native {t.native_s * 1e3:9.2f} ms")
+        for name, seconds in t.polyloss_s.items():
+            print(f"{'':19} {name:>6} {seconds * 1e3:9.2f} ms   ratio {t.ratio(name):5.2f}")
+    if not timings:
+        print("no benchmark ran (is the framework installed?)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="polyloss", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -125,6 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dtype", action="append", choices=("float32", "float64"))
     p.add_argument("--json", action="store_true", help="print every cell as JSON")
     p.set_defaults(func=parity)
+    b = sub.add_parser("bench", help="time polyloss against the native losses")
+    b.add_argument("--loss", action="append", help="only this loss family, e.g. ctc")
+    b.add_argument("--repeats", type=int, default=7, help="interleaved rounds (median)")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=bench)
     args = parser.parse_args(argv)
     return args.func(args)
 

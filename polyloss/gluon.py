@@ -32,6 +32,7 @@ from typing import Any
 from polyloss._inputs import finish, prepare, prepare_extra
 from polyloss._labels import as_index, check_class_labels
 from polyloss.backends import backend_of, device_of
+from polyloss.canonical import sequence
 from polyloss.core import classification as cls_core
 from polyloss.core import margin as margin_core
 from polyloss.core import regression as core
@@ -42,7 +43,8 @@ __all__ = [
     "Loss", "L1Loss", "L2Loss", "HuberLoss",
     "SigmoidBinaryCrossEntropyLoss", "SigmoidBCELoss", "SoftmaxCrossEntropyLoss", "SoftmaxCELoss",
     "KLDivLoss", "PoissonNLLLoss", "HingeLoss", "SquaredHingeLoss", "LogisticLoss",
-    "CosineEmbeddingLoss", "TripletLoss",
+    "CosineEmbeddingLoss", "TripletLoss", "CTCLoss",
+    "SDMLLoss",
 ]
 
 _NAMES = ("pred", "label", "sample_weight")
@@ -437,3 +439,138 @@ class TripletLoss(Loss):
             loss = margin_core.hinge_part(_sum_except(xp, diff, self._batch_axis) + self._margin, xp,
                                           tie="inactive")
             return finish(p, _apply_weighting(xp, loss, self._weight, None))
+
+
+
+# ---- sequence: CTC ---------------------------------------------------------------------------
+
+_CTC_NAMES = {"labels": "label", "label_lengths": "label_lengths", "input_lengths": "pred_lengths"}
+
+
+class CTCLoss(Loss):
+    """``gluon.loss.CTCLoss(layout='NTC', label_layout='NT', weight=None)``, called
+    ``(pred, label, pred_lengths=None, label_lengths=None, sample_weight=None)``.
+
+    CTC per sequence ``(N,)`` on logits (softmax is applied), with the **last** class
+    ``C - 1`` as the blank. Without ``label_lengths`` a label row ends at its first ``-1``;
+    without ``pred_lengths`` every sequence uses all ``T`` frames. A label sequence that
+    cannot fit its frames gives 0 (gradient 0), as MXNet does; a label dimension longer than
+    ``T`` is an error. ``sample_weight`` and ``weight`` multiply the result.
+    """
+
+    def __init__(self, layout: str = "NTC", label_layout: str = "NT", weight: float | None = None,
+                 **kwargs: Any) -> None:
+        if layout not in ("NTC", "TNC"):
+            raise ValueError(f"Only 'NTC' and 'TNC' layouts for pred are supported. Got: {layout}")
+        if label_layout not in ("NT", "TN"):
+            raise ValueError(f"Only 'NT' and 'TN' layouts for label are supported. Got: {label_layout}")
+        self._layout = layout
+        self._label_layout = label_layout
+        super().__init__(weight, label_layout.find("N"), **kwargs)
+
+    def __call__(self, pred: Any, label: Any, pred_lengths: Any = None, label_lengths: Any = None,
+                 sample_weight: Any = None) -> Any:
+        return self.forward(pred, label, pred_lengths, label_lengths, sample_weight)
+
+    def forward(self, pred: Any, label: Any, pred_lengths: Any = None, label_lengths: Any = None,
+                sample_weight: Any = None) -> Any:
+        names = ("pred", "label", "sample_weight", "pred_lengths", "label_lengths")
+        backend = backend_of(pred, label, sample_weight, sequence.array_or_none(pred_lengths),
+                             sequence.array_or_none(label_lengths), names=names)
+        with backend.scope():
+            p = prepare(pred, label, sample_weight, names=names[:3], integer_target=True)
+            xp = p.xp
+            if len(p.pred.shape) != 3 or len(p.target.shape) != 2:
+                raise ValueError(f"polyloss: pred must be 3-D ({self._layout}) and label 2-D "
+                                 f"({self._label_layout}), got shapes {tuple(p.pred.shape)} and "
+                                 f"{tuple(p.target.shape)}")
+            x = p.pred if self._layout == "NTC" else xp.permute_dims(p.pred, (1, 0, 2))
+            y = sequence.labels_array(backend, p.target, "label", x)
+            if self._batch_axis == 1:
+                y = xp.permute_dims(y, (1, 0))
+            n, t_max, num_classes = x.shape
+            if y.shape[0] != n:
+                raise ValueError(f"polyloss: label has batch size {y.shape[0]} but pred has {n}")
+            if y.shape[1] > t_max:
+                raise ValueError(f"polyloss: label has {y.shape[1]} positions but pred only {t_max} "
+                                 "frames; MXNet requires the label dimension to be at most T")
+            if label_lengths is None:
+                label_lengths = _first_padding(xp, y)
+            else:
+                label_lengths = sequence.lengths_array(backend, label_lengths, n, "label_lengths", x)
+            if pred_lengths is None:
+                pred_lengths = t_max
+            pred_lengths = sequence.lengths_array(backend, pred_lengths, n, "pred_lengths", x)
+            log_probs = cls_core.log_softmax(x, -1, xp)
+            nll, feasible, _ = sequence.sequence_nll(
+                backend, log_probs, y, label_lengths, pred_lengths,
+                sequence.frames_from_lengths(pred_lengths, t_max, xp), blank=num_classes - 1,
+                log_zero=sequence.LOG_ZERO, names=_CTC_NAMES, too_long="allow")
+            loss = xp.where(feasible, nll, xp.zeros_like(nll))
+            return finish(p, _apply_weighting(xp, loss, self._weight, p.weight))
+
+
+def _first_padding(xp: Any, labels: Any) -> Any:
+    # MXNet reads each row up to its first -1 (padding): the count of leading non-padding labels
+    kept = xp.astype(labels != -1, labels.dtype)
+    if labels.shape[1] == 0:
+        return xp.sum(kept, axis=1)
+    # a running product of the "kept" flags is 1 up to the first -1 and 0 after it
+    running = [kept[:, 0]]
+    for j in range(1, labels.shape[1]):
+        running.append(running[-1] * kept[:, j])
+    return xp.sum(xp.stack(running, axis=1), axis=1)
+
+
+# ---- metric learning: SDML ----------------------------------------------------------------
+
+class SDMLLoss(Loss):
+    """``gluon.loss.SDMLLoss(smoothing_parameter=0.3, weight=1., batch_axis=0)``, called
+    ``(x1, x2)`` with two aligned batches of vectors ``(N, D)`` (``x2[i]`` is the positive of
+    ``x1[i]``, every other row a negative): the smoothed deep metric learning loss (Bonadiman et
+    al., 2019), one value per sample::
+
+        d_ij  = Σ_k (x1_ik - x2_jk)²
+        t_ij  = 1 - s if i = j else s / (N - 1)
+        loss_i = Σ_j t_ij·(log(t_ij + 1e-12) - log_softmax(-d_i)_j)
+
+    that is Gluon's ``KLDivLoss`` of the row-wise ``log_softmax(-d)`` against the smoothed
+    identity. As in MXNet 1.9.1, ``weight`` and ``batch_axis`` are accepted and **not used**
+    (Gluon's internal ``KLDivLoss`` has no weight and batch axis 0), and a batch of one gives NaN
+    (``0·s / 0`` in the off-diagonal labels). Equivalents: ``mxnet.gluon.loss.SDMLLoss`` only.
+    """
+
+    def __init__(self, smoothing_parameter: float = 0.3, weight: float | None = 1.0, batch_axis: int = 0,
+                 **kwargs: Any) -> None:
+        super().__init__(weight, batch_axis, **kwargs)
+        if isinstance(smoothing_parameter, bool) or not isinstance(smoothing_parameter, (int, float)):
+            raise TypeError(f"polyloss: smoothing_parameter must be a number, got {smoothing_parameter!r}")
+        self.smoothing_parameter = smoothing_parameter
+
+    def __call__(self, x1: Any, x2: Any) -> Any:
+        return self.forward(x1, x2)
+
+    def forward(self, x1: Any, x2: Any) -> Any:
+        names = ("x1", "x2", "sample_weight")
+        with backend_of(x1, x2, names=names).scope():
+            p = prepare(x1, x2, names=names)
+            xp, a, b = p.xp, p.pred, p.target
+            if len(a.shape) != 2 or tuple(a.shape) != tuple(b.shape):
+                raise ValueError(f"polyloss: x1 and x2 must be 2-D batches of vectors of one shape "
+                                 f"(N, D); got x1 {tuple(a.shape)} and x2 {tuple(b.shape)}")
+            n = a.shape[0]
+            if n == 0:
+                return finish(p, xp.zeros((0,), dtype=a.dtype, device=device_of(a)))
+            diff = xp.expand_dims(a, axis=1) - xp.expand_dims(b, axis=0)
+            distances = xp.sum(diff * diff, axis=2)
+            log_probabilities = cls_core.log_softmax(-distances, 1, xp)
+            rows = xp.arange(n, device=device_of(a))
+            gold = xp.astype(xp.expand_dims(rows, axis=1) == xp.expand_dims(rows, axis=0), a.dtype)
+            s = self.smoothing_parameter
+            # Gluon's order: gold·(1 - s) + (1 - gold)·s / (N - 1), elementwise in the array's dtype
+            # (for N = 1 the off-diagonal term is 0·s/0 = NaN, as in Gluon)
+            off = (1.0 - gold) * s
+            off = off / (n - 1) if n > 1 else off * math.nan
+            labels = gold * (1.0 - s) + off
+            loss = labels * (xp.log(labels + _LOG_EPS) - log_probabilities)
+            return finish(p, xp.sum(loss, axis=1))

@@ -39,9 +39,10 @@ from typing import Any
 
 import numpy as np
 
-from polyloss._inputs import check_same_shape, finish, prepare
+from polyloss._inputs import check_same_shape, finish, prepare, prepare_extra
 from polyloss._labels import as_index, check_class_labels
 from polyloss.backends import backend_of
+from polyloss.canonical import sequence
 from polyloss.core import classification as cls_core
 from polyloss.core import margin as margin_core
 from polyloss.core import regression as core
@@ -58,7 +59,8 @@ __all__ = [
     "binary_crossentropy", "binary_focal_crossentropy", "categorical_crossentropy",
     "categorical_focal_crossentropy", "sparse_categorical_crossentropy", "kl_divergence", "poisson",
     "Hinge", "SquaredHinge", "CategoricalHinge", "hinge", "squared_hinge", "categorical_hinge",
-    "CosineSimilarity", "cosine_similarity", "Dice", "Tversky", "dice", "tversky",
+    "CosineSimilarity", "cosine_similarity", "Dice", "Tversky", "dice", "tversky", "CTC", "ctc",
+    "Circle", "circle", "CategoricalGeneralizedCrossEntropy", "categorical_generalized_cross_entropy",
 ]
 
 EPSILON = 1e-7  # keras.config.epsilon()
@@ -110,8 +112,9 @@ def apply_mask(xp: Any, sample_weight: Any, mask: Any, values: Any, reduction: A
         return sample_weight
     ones = xp.ones_like(values)
     if reduction in ("mean", "sum_over_batch_size"):
-        total = static_size(values)
-        total = xp.sum(ones) if total is None else total
+        # the count as an array: torch divides a Python int by a tensor one ulp off
+        # TensorFlow's divide_no_nan (see docs/development.md)
+        total = xp.sum(ones)
         valid = xp.sum(xp.where(mask, ones, 0.0))
         mask_weight = xp.where(valid == 0, 0.0, total / xp.where(valid == 0, 1.0, valid))
         float_mask = xp.where(mask, mask_weight * ones, 0.0)
@@ -836,3 +839,317 @@ Tversky = _classification_loss(
     "Tversky", "tversky", {"alpha": 0.5, "beta": 0.5, "axis": None},
     "``keras.losses.Tversky(alpha=0.5, beta=0.5, reduction='sum_over_batch_size', name='tversky', "
     "axis=None, dtype=None)``.")
+
+
+# ---- sequence: CTC ---------------------------------------------------------------------------
+
+# TensorFlow's CTC writes log 0 as float32(log(1e-307)) for the initial states (ctc_ops.py)
+_TF_CTC_LOG_ZERO = float(np.float32(np.log(1e-307)))
+_CTC_NAMES = {"labels": "y_true", "label_lengths": "y_true's label counts",
+              "input_lengths": "y_pred's frame count"}
+
+
+def _keras_ctc(y_true: Any, y_pred: Any) -> Any:
+    """Keras's ``ctc`` on arrays of one namespace: logits ``(B, T, C)``, labels ``(B, S)``
+    with 0 as both blank and padding; every sequence uses all ``T`` frames."""
+    backend = backend_of(y_pred, y_true, names=("y_pred", "y_true"))
+    xp = backend.xp
+    if len(y_true.shape) != 2:
+        raise ValueError("Targets `y_true` are expected to be a tensor of shape `(batch_size, max_length)` "
+                         f"in integer format. Received: y_true.shape={tuple(y_true.shape)}")
+    if len(y_pred.shape) != 3:
+        raise ValueError("Logits `y_pred` are expected to be a tensor of shape `(batch_size, max_length, "
+                         f"num_classes)`. Received: y_pred.shape={tuple(y_pred.shape)}")
+    batch, frames, _ = y_pred.shape
+    labels = sequence.labels_array(backend, y_true, "y_true", y_pred)
+    if labels.shape[0] != batch:
+        raise ValueError(f"polyloss: y_true has {labels.shape[0]} rows but y_pred has batch size {batch}")
+    padding = labels == 0
+    if backend.values_known(labels) and batch and labels.shape[1] > 1:
+        if bool(xp.any(padding[:, :-1] & ~padding[:, 1:])):
+            raise ValueError("polyloss: y_true uses 0 as the blank and the padding, so 0 may only pad the "
+                             "end of a row (Keras would read it as a label)")
+    label_lengths = xp.sum(xp.astype(~padding, labels.dtype), axis=1)
+    input_lengths = xp.full_like(label_lengths, frames)
+    # the TensorFlow backend runs tf.nn.ctc_loss in float32 even for float64 inputs
+    x = xp.astype(y_pred, xp.float32) if y_pred.dtype == xp.float64 else y_pred
+    log_probs = cls_core.log_softmax(x, -1, xp)
+    active = xp.ones_like(log_probs[:, :, 0]) > 0
+    nll, _, _ = sequence.sequence_nll(
+        backend, log_probs, labels, label_lengths, input_lengths, active, blank=0,
+        log_zero=sequence.LOG_ZERO, start_floor=_TF_CTC_LOG_ZERO, names=_CTC_NAMES)
+    return xp.astype(nll, y_pred.dtype) if nll.dtype != y_pred.dtype else nll
+
+
+def ctc(y_true: Any, y_pred: Any) -> Any:
+    """``keras.losses.ctc(y_true, y_pred)``: CTC per sequence ``(B,)`` on logits ``y_pred``
+    ``(B, T, C)`` against integer labels ``y_true`` ``(B, S)``. Class 0 is the blank and
+    also the padding (a row's length is its number of non-zero labels); every sequence uses
+    all ``T`` frames. A label sequence whose repeats do not fit gives a large finite value
+    (TensorFlow's log 0 is ``log(1e-307)``), not ``inf``. Computed in float32 for float64
+    input, as Keras's TensorFlow backend does.
+    """
+    with backend_of(y_pred, y_true, names=("y_pred", "y_true")).scope():
+        p = prepare(y_pred, y_true, names=_NAMES, integer_target=True)
+        return finish(p, _keras_ctc(p.target, p.pred))
+
+
+class CTC(Loss):
+    """``keras.losses.CTC(reduction='sum_over_batch_size', name='ctc', dtype=None)``: the mean
+    over the batch of ``ctc(y_true, y_pred)`` (no division by label length)."""
+
+    def __init__(self, reduction: Any = "sum_over_batch_size", name: str = "ctc", dtype: Any = None) -> None:
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        xp = backend_of(y_pred).xp
+        y_true, y_pred = squeeze_or_expand_to_same_rank(xp, y_true, y_pred)
+        return _keras_ctc(y_true, y_pred)
+
+
+# ---- metric learning: Circle; generalized cross-entropy ----
+
+def _check_number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise TypeError(f"polyloss: {name} must be a finite real number, got {value!r}")
+    return value
+
+
+def _check_whole_labels(backend: Any, labels: Any, name: str) -> None:
+    """``ValueError`` naming ``name`` for floating labels that are not whole numbers (Keras
+    truncates them with its integer cast); only where the values can be read."""
+    if not backend.is_floating(labels.dtype) or not backend.values_known(labels):
+        return
+    if any(d == 0 for d in labels.shape):
+        return
+    xp = backend.xp
+    if bool(xp.any(labels != xp.floor(labels))):
+        raise ValueError(f"polyloss: {name} holds integer labels, but some values are not whole "
+                         "numbers (or are NaN/inf)")
+
+
+def _label_vector(xp: Any, labels: Any, n: Any, name: str, rows_of: str) -> Any:
+    """Labels of shape ``(n,)`` or ``(n, 1)`` (as Keras's ``build_pos_neg_masks`` accepts) as
+    ``(n,)``."""
+    shape = tuple(labels.shape)
+    if len(shape) == 2 and shape[1] == 1:
+        labels = xp.reshape(labels, (shape[0],))
+    elif len(shape) != 1:
+        raise ValueError(f"polyloss: {name} must have shape (N,) or (N, 1), got {shape}")
+    if labels.shape[0] is not None and n is not None and labels.shape[0] != n:
+        raise ValueError(f"polyloss: {name} has {labels.shape[0]} labels but {rows_of} has {n} rows")
+    return labels
+
+
+def _reduce_logsumexp_rows(xp: Any, x: Any, stop_gradient: Callable[[Any], Any]) -> Any:
+    """``tf.math.reduce_logsumexp(x, axis=1)``: ``log(Σ exp(x - m)) + m`` with ``m`` the row
+    maximum (0 where it is not finite) held constant; a row of ``-inf`` gives ``-inf`` with a
+    zero gradient (the log is taken of a safe value there)."""
+    m = xp.max(x, axis=1, keepdims=True)
+    m = stop_gradient(xp.where(xp.isfinite(m), m, 0.0))
+    s = xp.sum(xp.exp(x - m), axis=1)
+    positive = s > 0
+    lse = xp.where(positive, xp.log(xp.where(positive, s, 1.0)), -math.inf)
+    return lse + xp.reshape(m, (-1,))
+
+
+def _circle(xp, y_true, y_pred, ref_labels=None, ref_embeddings=None, remove_diagonal=True,
+            gamma=80, margin=0.4):
+    """``keras.losses.circle`` on one namespace: ``(per-sample loss, loss > 0)``."""
+    backend = backend_of(y_pred)
+    if len(y_pred.shape) != 2:
+        raise ValueError(f"polyloss: y_pred must be a 2-D array of embeddings (N, D), got shape "
+                         f"{tuple(y_pred.shape)}")
+    ref = y_pred if ref_embeddings is None else ref_embeddings
+    if len(ref.shape) != 2 or (ref.shape[1] is not None and y_pred.shape[1] is not None
+                               and ref.shape[1] != y_pred.shape[1]):
+        raise ValueError(f"polyloss: ref_embeddings must have shape (M, {y_pred.shape[1]}) like "
+                         f"y_pred's rows, got {tuple(ref.shape)}")
+    query = _label_vector(xp, y_true, y_pred.shape[0], "y_true", "y_pred")
+    if ref_labels is None:
+        keys = query
+        if ref_embeddings is not None:
+            _label_vector(xp, y_true, ref.shape[0], "y_true (the reference labels when "
+                          "ref_labels is None)", "ref_embeddings")
+    else:
+        keys = _label_vector(xp, ref_labels, ref.shape[0], "ref_labels",
+                             "y_pred" if ref_embeddings is None else "ref_embeddings")
+    _check_whole_labels(backend, query, "y_true")
+    if ref_labels is not None:
+        _check_whole_labels(backend, keys, "ref_labels")
+    query, keys = as_index(backend, query), as_index(backend, keys)
+
+    positive_mask = xp.expand_dims(query, axis=1) == xp.expand_dims(keys, axis=0)
+    negative_mask = xp.logical_not(positive_mask)
+    if remove_diagonal:
+        device = backend.device(y_pred)
+        rows = xp.arange(query.shape[0], dtype=xp.int64, device=device)
+        cols = xp.arange(keys.shape[0], dtype=xp.int64, device=device)
+        off_diagonal = xp.expand_dims(rows, axis=1) != xp.expand_dims(cols, axis=0)
+        positive_mask = xp.logical_and(positive_mask, off_diagonal)
+    pos = xp.astype(positive_mask, y_pred.dtype)
+    neg = xp.astype(negative_mask, y_pred.dtype)
+
+    # Keras's constants, computed as it does (in Python, then taken in the array's dtype)
+    optim_pos, optim_neg = margin, 1 + margin
+    delta_pos, delta_neg = margin, 1 - margin
+    distance = 1.0 - y_pred @ xp.permute_dims(ref, (1, 0))
+    # ops.maximum(x, 0): TensorFlow's gradient goes to x at a tie, as `where(x < 0, 0, x)`'s
+    distance = xp.where(distance < 0.0, 0.0, distance)
+    pos_weights = (optim_pos + distance) * pos
+    pos_weights = xp.where(pos_weights < 0.0, 0.0, pos_weights)
+    neg_weights = (optim_neg - distance) * neg
+    neg_weights = xp.where(neg_weights < 0.0, 0.0, neg_weights)
+    pos_wdists = -1 * gamma * pos_weights * (delta_pos - distance)
+    neg_wdists = gamma * neg_weights * (delta_neg - distance)
+    sg = backend.stop_gradient
+    p_loss = _reduce_logsumexp_rows(xp, xp.where(positive_mask, pos_wdists, -math.inf), sg)
+    n_loss = _reduce_logsumexp_rows(xp, xp.where(negative_mask, neg_wdists, -math.inf), sg)
+    loss = softplus(p_loss + n_loss, xp)
+    return loss, loss > 0.0
+
+
+def circle(y_true: Any, y_pred: Any, ref_labels: Any = None, ref_embeddings: Any = None,
+           remove_diagonal: bool = True, gamma: float = 80, margin: float = 0.4) -> Any:
+    """``keras.losses.circle``: the Circle loss (Sun et al., 2020) of integer labels ``y_true``
+    ``(N,)`` and **L2-normalised** embeddings ``y_pred`` ``(N, D)`` (not normalised here, as in
+    Keras), one value per sample.
+
+    With ``d = max(1 - y_pred·refᵀ, 0)`` (``ref = ref_embeddings``, default ``y_pred``; its labels
+    ``ref_labels``, default ``y_true``), positives ``P`` (same label, the diagonal removed with
+    ``remove_diagonal``) and negatives ``N`` (other labels)::
+
+        lp = logsumexp_{j∈P} -γ·max(m + d, 0)·(m - d)
+        ln = logsumexp_{j∈N}  γ·max(1 + m - d, 0)·(1 - m - d)
+        loss = softplus(lp + ln)
+
+    A sample without positives or without negatives has loss 0; Keras attaches the mask
+    ``loss > 0`` to the result, which :class:`Circle` uses to average over the non-zero samples.
+    Equivalents: ``keras.losses.circle`` only (no torch/Gluon/optax loss).
+    """
+    _check_number("gamma", gamma)
+    _check_number("margin", margin)
+    names = ("y_pred", "y_true", "ref_embeddings", "ref_labels")
+    with backend_of(y_pred, y_true, ref_embeddings, ref_labels, names=names).scope():
+        p = prepare(y_pred, y_true, names=_NAMES, integer_target=True)
+        xp, pred = p.xp, p.pred
+        ref = labels = None
+        if ref_embeddings is not None:
+            ref = prepare_extra(p, ref_embeddings, "ref_embeddings",
+                                dtype=getattr(ref_embeddings, "dtype", None))
+            if not p.backend.is_floating(ref.dtype):
+                raise TypeError(f"polyloss: ref_embeddings must be a floating-point array, got "
+                                f"dtype {ref.dtype}")
+            if ref.dtype != pred.dtype:  # Keras's matmul promotes (float32 with float64: float64)
+                p = p._replace(out_dtype=xp.result_type(p.out_dtype, ref.dtype))
+                compute = xp.result_type(pred.dtype, ref.dtype)
+                if compute == xp.float16 or compute == getattr(xp, "bfloat16", None):
+                    compute = xp.float32
+                pred, ref = xp.astype(pred, compute), xp.astype(ref, compute)
+        if ref_labels is not None:
+            labels = prepare_extra(p, ref_labels, "ref_labels", dtype=getattr(ref_labels, "dtype", None))
+        loss, _ = _circle(xp, p.target, pred, labels, ref, remove_diagonal=remove_diagonal,
+                          gamma=gamma, margin=margin)
+        return finish(p, loss)
+
+
+class Circle(_FunctionLoss):
+    """``keras.losses.Circle(gamma=80.0, margin=0.4, remove_diagonal=True,
+    reduction='sum_over_batch_size', name='circle', dtype=None)``, called
+    ``(y_true, y_pred, sample_weight=None)`` with integer labels and L2-normalised embeddings
+    (see :func:`circle`). Samples whose loss is 0 (no positive or no negative) are masked out,
+    as Keras does: ``'sum_over_batch_size'``/``'mean'`` average over the samples with a non-zero
+    loss (0 if there is none), ``'mean_with_sample_weight'`` divides by their weights.
+    ``get_config`` adds ``gamma``, ``margin`` and ``remove_diagonal``."""
+
+    _function = "circle"
+
+    def __init__(self, gamma: float = 80.0, margin: float = 0.4, remove_diagonal: bool = True,
+                 reduction: Any = "sum_over_batch_size", name: str = "circle", dtype: Any = None) -> None:
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.gamma = _check_number("gamma", gamma)
+        self.margin = _check_number("margin", margin)
+        self.remove_diagonal = remove_diagonal
+
+    def _params(self) -> dict:
+        return {"gamma": self.gamma, "margin": self.margin, "remove_diagonal": self.remove_diagonal}
+
+    def get_config(self) -> dict:
+        return {**Loss.get_config(self), **self._params()}
+
+
+def _categorical_generalized_cross_entropy(xp, y_true, y_pred, q):
+    """``(1 - p_y^q) / q`` with ``p_y = Σ_c y_pred·one_hot(y_true)`` (Keras's one-hot product, so
+    a zero ``p_y`` gives Keras's gradient: ``-inf`` for the true class and NaN for the others)."""
+    ndim = len(y_pred.shape)
+    if ndim < 1:
+        raise ValueError("polyloss: y_pred must be at least rank 1 (classes on the last axis)")
+    if len(y_true.shape) == ndim and ndim >= 2 and y_true.shape[-1] == 1:
+        y_true = xp.squeeze(y_true, axis=-1)  # (N, 1) labels (Keras broadcasts them to (N, N))
+    expected = tuple(y_pred.shape[:-1])
+    if len(y_true.shape) != len(expected) or not all(
+            a == b or a is None or b is None for a, b in zip(y_true.shape, expected, strict=True)):
+        raise ValueError(f"polyloss: y_true holds class indices and must have shape {expected} "
+                         f"(y_pred's shape without the class axis), got {tuple(y_true.shape)}")
+    backend = backend_of(y_pred)
+    num_classes = y_pred.shape[-1]
+    check_class_labels(backend, y_true, num_classes, None, "y_true")
+    labels = as_index(backend, y_true)
+    classes = xp.arange(num_classes, dtype=labels.dtype, device=backend.device(y_pred))
+    one_hot = xp.astype(xp.expand_dims(labels, axis=-1) == classes, y_pred.dtype)
+    p = xp.sum(y_pred * one_hot, axis=-1)
+    loss = (1.0 - p ** q) / q
+    in_range = xp.logical_and(labels >= 0, labels < num_classes)
+    return xp.where(in_range, loss, math.nan), None
+
+
+def _check_q(q: Any, strict: bool) -> float:
+    if strict:
+        if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0 < q < 1:
+            raise ValueError("q must be in the interval (0, 1)")
+        return q
+    _check_number("q", q)
+    if q == 0:
+        raise ValueError("polyloss: q must not be 0 (the loss divides by q)")
+    return q
+
+
+def categorical_generalized_cross_entropy(y_true: Any, y_pred: Any, q: float) -> Any:
+    """``keras.losses.categorical_generalized_cross_entropy``: the generalized cross-entropy
+    (Zhang & Sabuncu, 2018) of **integer** labels ``y_true`` (``y_pred``'s shape without the last
+    axis, or with a trailing 1) and probabilities ``y_pred``::
+
+        loss = (1 - p_y^q) / q        (q → 0: cross-entropy; q = 1: MAE of the one-hot)
+
+    one value per sample, no clipping or epsilon. ``q`` has no default, as in Keras.
+    Equivalents: ``keras.losses.categorical_generalized_cross_entropy`` only.
+    """
+    q = _check_q(q, strict=False)
+    with backend_of(y_pred, y_true, names=_NAMES).scope():
+        p = prepare(y_pred, y_true, names=_NAMES, integer_target=True)
+        loss, _ = _categorical_generalized_cross_entropy(p.xp, p.target, p.pred, q)
+        return finish(p, loss)
+
+
+class CategoricalGeneralizedCrossEntropy(_FunctionLoss):
+    """``keras.losses.CategoricalGeneralizedCrossEntropy(q=0.5, reduction='sum_over_batch_size',
+    name='categorical_generalized_cross_entropy', dtype=None)``: see
+    :func:`categorical_generalized_cross_entropy`; ``q`` outside ``(0, 1)`` raises ``ValueError``,
+    as in Keras. ``get_config`` adds ``q``."""
+
+    _function = "categorical_generalized_cross_entropy"
+
+    def __init__(self, q: float = 0.5, reduction: Any = "sum_over_batch_size",
+                 name: str = "categorical_generalized_cross_entropy", dtype: Any = None) -> None:
+        self.q = _check_q(q, strict=True)
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+
+    def _params(self) -> dict:
+        return {"q": self.q}
+
+    def get_config(self) -> dict:
+        return {**Loss.get_config(self), "q": self.q}
+
+
+_CLASSIFICATION["circle"] = _circle
+_CLASSIFICATION["categorical_generalized_cross_entropy"] = _categorical_generalized_cross_entropy

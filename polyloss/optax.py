@@ -28,7 +28,9 @@ from typing import Any
 from polyloss._inputs import check_same_shape, finish, prepare, prepare_extra
 from polyloss._labels import as_index, check_class_labels
 from polyloss.backends import backend_of
+from polyloss.canonical import sequence
 from polyloss.core import classification as cls_core
+from polyloss.core import contrastive as contrastive_core
 from polyloss.core import margin as margin_core
 from polyloss.core import regression as core
 from polyloss.core._helpers import has_elements, softplus
@@ -42,6 +44,9 @@ __all__ = [
     "hinge_loss", "perceptron_loss", "multiclass_hinge_loss", "multiclass_perceptron_loss",
     "cosine_similarity", "cosine_distance", "triplet_margin_loss",
     "dice_loss", "binary_dice_loss", "multiclass_generalized_dice_loss",
+    "ctc_loss", "ctc_loss_with_forward_probs",
+    "sparsemax_loss", "multiclass_sparsemax_loss", "make_fenchel_young_loss", "ranking_softmax_loss",
+    "ntxent",
 ]
 
 _NAMES = ("predictions", "targets", "weights")
@@ -576,3 +581,378 @@ def multiclass_generalized_dice_loss(predictions: Any, targets: Any, *, smooth: 
     loss = _dice_loss(p, p.pred, p.target, weights, smooth, 0.5, 0.5, apply_softmax, "none",
                       ignore_background, None)
     return finish(p, xp.mean(loss))
+
+
+
+# ---- sequence: CTC ---------------------------------------------------------------------------
+
+_CTC_NAMES = {"labels": "labels", "label_lengths": "label_paddings", "input_lengths": "logit_paddings"}
+
+
+def _ctc_padding_mask(backend: Any, paddings: Any, name: str, dtype: Any) -> Any:
+    """0/1 padding indicators (1 = padded) as a bool "used" mask; optax's paddings must be
+    exactly 0 or 1 (other values would blend frames in log space)."""
+    xp = backend.xp
+    if backend.to_xp is not None:
+        paddings = backend.to_xp(paddings)
+    if backend.values_known(paddings) and all(d for d in paddings.shape):
+        if bool(xp.any((paddings != 0) & (paddings != 1))):
+            raise ValueError(f"polyloss: {name} must hold 0 (kept) or 1 (padded) only")
+    return paddings == 0
+
+
+def _ctc_forward(logits: Any, logit_paddings: Any, labels: Any, label_paddings: Any, blank_id: int,
+                 log_epsilon: float, keep_all: bool) -> tuple:
+    names = ("logits", "labels", "logit_paddings", "label_paddings")
+    backend = backend_of(logits, labels, logit_paddings, label_paddings, names=names)
+    _require_floating(backend, backend.to_xp(logits) if backend.to_xp is not None else logits, "logits")
+    p = prepare(logits, labels, names=names[:2] + ("weights",), integer_target=True)
+    xp = p.xp
+    if len(p.pred.shape) != 3:
+        raise ValueError(f"polyloss: logits must have rank 3 (B, T, K), got shape {tuple(p.pred.shape)}")
+    if len(p.target.shape) != 2:
+        raise ValueError(f"polyloss: labels must have rank 2 (B, N), got shape {tuple(p.target.shape)}")
+    batch, t_max, num_classes = p.pred.shape
+    if p.target.shape[0] != batch:
+        raise ValueError(f"Expected `labels` to have batch size {batch}, got {p.target.shape[0]}.")
+    if tuple(label_paddings.shape) != tuple(p.target.shape):
+        raise ValueError(f"polyloss: label_paddings must have labels' shape {tuple(p.target.shape)}, "
+                         f"got {tuple(label_paddings.shape)}")
+    if tuple(logit_paddings.shape) != (batch, t_max):
+        raise ValueError(f"polyloss: logit_paddings must have shape {(batch, t_max)}, got "
+                         f"{tuple(logit_paddings.shape)}")
+    if not isinstance(blank_id, int) or not 0 <= blank_id < num_classes:
+        raise ValueError(f"polyloss: blank_id must be a class index in [0, {num_classes}), got {blank_id!r}")
+    y = sequence.labels_array(backend, p.target, "labels", p.pred)
+    frames = _ctc_padding_mask(backend, logit_paddings, "logit_paddings", p.pred.dtype)
+    label_kept = _ctc_padding_mask(backend, label_paddings, "label_paddings", p.pred.dtype)
+    if backend.values_known(label_kept) and batch and y.shape[1] > 1:
+        if bool(xp.any(~label_kept[:, :-1] & label_kept[:, 1:])):
+            raise ValueError("polyloss: label_paddings must be right-padded (zeros, then ones) in "
+                             "every row, as optax requires")
+    index = y.dtype
+    label_lengths = xp.sum(xp.astype(label_kept, index), axis=1)
+    input_lengths = xp.sum(xp.astype(frames, index), axis=1)
+    log_probs = cls_core.log_softmax(p.pred, -1, xp)
+    nll, _, history = sequence.sequence_nll(
+        backend, log_probs, y, label_lengths, input_lengths, frames, blank=blank_id,
+        log_zero=float(log_epsilon), names=_CTC_NAMES, keep_all=keep_all)
+    return p, nll, history
+
+
+def ctc_loss(logits: Any, logit_paddings: Any, labels: Any, label_paddings: Any, *, blank_id: int = 0,
+             log_epsilon: float = -1e5) -> Any:
+    """``optax.losses.ctc_loss``: per-sequence CTC ``-log p(labels | logits)`` ``(B,)``.
+
+    ``logits`` ``(B, T, K)`` (log_softmax is applied), ``logit_paddings`` ``(B, T)`` and
+    ``label_paddings`` ``(B, N)`` hold 1 where padded (labels right-padded); the blank is
+    ``blank_id``. ``log_epsilon`` stands for log 0, so a label sequence that cannot fit
+    its frames costs about ``-log_epsilon`` per missing frame rather than ``inf``.
+    Equivalents: ``torch.nn.functional.ctc_loss(log_softmax(logits).transpose(0, 1), ...,
+    reduction='none')``, ``tf.nn.ctc_loss(logits_time_major=False)``.
+    """
+    with backend_of(logits).scope():
+        p, nll, _ = _ctc_forward(logits, logit_paddings, labels, label_paddings, blank_id,
+                                 log_epsilon, keep_all=False)
+        return finish(p, nll)
+
+
+def ctc_loss_with_forward_probs(logits: Any, logit_paddings: Any, labels: Any, label_paddings: Any, *,
+                                blank_id: int = 0, log_epsilon: float = -1e5) -> tuple[Any, Any, Any]:
+    """``optax.losses.ctc_loss_with_forward_probs``: ``(loss, logalpha_blank, logalpha_nonblank)``.
+
+    ``loss`` as ``ctc_loss``; ``logalpha_blank`` ``(T, B, N + 1)`` are the log forward
+    variables of the blank before each label (and after the last), ``logalpha_nonblank``
+    ``(T, B, N)`` those of each label, after each frame (carried over padded frames). As in
+    optax, the last frame's blank row also holds the paths that end on the label before it.
+    """
+    with backend_of(logits).scope():
+        p, nll, history = _ctc_forward(logits, logit_paddings, labels, label_paddings, blank_id,
+                                       log_epsilon, keep_all=True)
+        xp = p.xp
+        if history is None or history.shape[0] == 0:
+            raise ValueError("polyloss: logits must have at least one frame (T >= 1)")
+        blank_alpha, label_alpha = history[:, :, 0::2], history[:, :, 1::2]
+        last_blank, last_label = blank_alpha[-1], label_alpha[-1]
+        merged = xp.concat([last_blank[:, :1], xp.logaddexp(last_blank[:, 1:], last_label)], axis=1)
+        blank_alpha = xp.concat([blank_alpha[:-1], merged[None]], axis=0)
+        return finish(p, nll), finish(p, blank_alpha), finish(p, label_alpha)
+
+
+# ---- sparsemax, Fenchel–Young, ranking and contrastive ----
+# Deliberate differences from optax (docs/conventions.md):
+# - multiclass_sparsemax_loss takes scores of shape (..., C) with labels (...) and projects
+#   each row; optax vmaps over the first axis only (2-D scores; 1-D or 3-D fail there). For
+#   float32 scores it computes and returns float32 (optax under jax_enable_x64 computes the
+#   projection's 1/k in float64 and returns float64).
+# - make_fenchel_young_loss: targets must have the scores' shape (optax broadcasts leading
+#   axes); max_fun is applied to each vector of the last axis (jax.vmap on JAX arrays, a loop
+#   over the rows elsewhere).
+# - ranking_softmax_loss: where/weights/labels must have the logits' shape; weights take the
+#   logits' dtype (optax promotes); the gradient w.r.t. weights at masked items is 0 (optax:
+#   NaN, from 0·log 0 in its backward); jnp.mean/jnp.sum as reduce_fn run as Array API code.
+# - ntxent: embeddings must be 2-D and labels 1-D of the same length (optax checks only the
+#   leading dimension); no NumPy warnings for the log(0) of pairs that do not count.
+
+def _float_eps(xp: Any, dtype: Any) -> float:
+    """``finfo(dtype).eps`` for the floating dtypes polyloss computes in."""
+    for name, eps in (("float64", 2.0 ** -52), ("float32", 2.0 ** -23), ("float16", 2.0 ** -10),
+                      ("bfloat16", 2.0 ** -7)):
+        if getattr(xp, name, None) is not None and dtype == getattr(xp, name):
+            return eps
+    raise TypeError(f"polyloss: no machine epsilon known for dtype {dtype}")
+
+
+def _sparse_plus(x: Any, xp: Any) -> Any:
+    """``jax.nn.sparse_plus``: 0 for ``x <= -1``, ``x`` for ``x >= 1``, ``(x + 1)²/4`` between."""
+    y = x + 1.0
+    return xp.where(x <= -1.0, 0.0, xp.where(x >= 1.0, x, y * y / 4.0))
+
+
+def _project_simplex(v: Any, xp: Any, sg: Callable[[Any], Any]) -> Any:
+    """Euclidean projection of each vector of the last axis onto the probability simplex.
+
+    The value is optax's sort-based ``_projection_unit_simplex``: with ``u`` the entries sorted
+    in decreasing order, ``k = #{j : 1/j + u_j - (u_1 + … + u_j)/j > 0}`` and
+    ``p = max(0, 1/k + v - (u_1 + … + u_k)/k)``. The gradient is optax's custom JVP,
+    ``J = diag(s) - s·sᵀ/|s|`` with ``s = [p > 0]``, written as
+    ``p + s·δ - s·(Σ s·δ)/|s|`` with ``δ = v - stop_gradient(v)`` (zero-valued), so no backend
+    has to differentiate through ``sort``.
+    """
+    vs = sg(v)
+    u = -xp.sort(-vs, axis=-1)  # decreasing
+    cs = xp.cumulative_sum(u, axis=-1)
+    ind = xp.cumulative_sum(xp.ones_like(u), axis=-1)  # 1, 2, …, n (exact)
+    cond = 1.0 / ind + (u - cs / ind) > 0
+    k = xp.sum(xp.where(cond, xp.ones_like(u), 0.0), axis=-1, keepdims=True)
+    # (u_1 + … + u_k) = cs[k - 1], read by comparison (a sum with a single non-zero term)
+    top = xp.sum(xp.where(ind == k, cs, 0.0), axis=-1, keepdims=True)
+    t = 1.0 / k + (vs - top / k)
+    proba = xp.where(t > 0, t, 0.0)
+    supp = proba > 0
+    card = xp.sum(xp.where(supp, xp.ones_like(proba), 0.0), axis=-1, keepdims=True)
+    card = xp.where(card > 0, card, 1.0)
+    delta = xp.where(supp, v - vs, 0.0)
+    return proba + delta - xp.where(supp, xp.sum(delta, axis=-1, keepdims=True) / card, 0.0)
+
+
+@_in_scope
+def sparsemax_loss(logits: Any, labels: Any) -> Any:
+    """``optax.losses.sparsemax_loss``: the binary sparsemax (Fenchel–Young) loss
+    ``sparse_plus(-z if y else z)``, elementwise, where ``sparse_plus(x)`` is 0 for
+    ``x <= -1``, ``(x + 1)²/4`` for ``-1 < x < 1`` and ``x`` for ``x >= 1``; zero exactly when
+    ``sparse_sigmoid(z) == y``. ``labels`` are 0/1 (any non-zero label counts as 1, as optax's
+    ``where(labels, …)``), of the logits' shape; the result has the logits' dtype."""
+    p, _ = _pair(logits, labels, ("logits", "labels"), labels_take_logits_dtype=True)
+    xp = p.xp
+    z = xp.where(p.target != 0, -p.pred, p.pred)
+    return finish(p, _sparse_plus(z, xp))
+
+
+@_in_scope
+def multiclass_sparsemax_loss(scores: Any, labels: Any) -> Any:
+    """``optax.losses.multiclass_sparsemax_loss``: the sparsemax Fenchel–Young loss per row,
+    ``Σ_k p_k·(s_k - s_y)[p_k ≠ 0] + ½·(1 - Σ_k p_k²)`` with ``p = sparsemax(s)`` (the
+    Euclidean projection of the row onto the simplex) and integer ``labels`` ``y`` (Martins &
+    Astudillo 2016). Its gradient is ``p - onehot(y)``, computed as optax does (through the
+    projection's JVP). Scores ``(..., C)``, labels ``(...)``; labels outside ``[0, C)`` raise
+    ``ValueError`` in eager calls and give NaN under jit."""
+    p, xp, one_hot, true_score, in_range = _multiclass_terms(scores, labels)
+    proba = _project_simplex(p.pred, xp, p.backend.stop_gradient)
+    shifted = xp.where(one_hot != 0, 0.0, p.pred - xp.expand_dims(true_score, axis=-1))
+    out = xp.sum(proba * xp.where(proba != 0, shifted, 0.0), axis=-1) + 0.5 * (
+        1.0 - xp.sum(proba * proba, axis=-1))
+    return finish(p, xp.where(in_range, out, math.nan))
+
+
+def _map_last_axis(backend: Any, fn: Callable[..., Any], s: Any, args: tuple, kwargs: dict) -> Any:
+    """``fn`` on each vector of ``s``'s last axis (``jnp.vectorize(fn, signature="(n)->()")``)."""
+    xp = backend.xp
+    batch, n = tuple(s.shape[:-1]), s.shape[-1]
+    rows = xp.reshape(s, (-1, n))
+    count = rows.shape[0]
+    if backend.framework == "jax":
+        import jax
+
+        out = jax.vmap(lambda r: fn(r, *args, **kwargs))(rows)
+    elif count == 0:
+        out = xp.zeros((0,), dtype=s.dtype, device=backend.device(s))
+    else:
+        values = []
+        for i in range(count):
+            v = fn(rows[i, ...], *args, **kwargs)
+            if backend.to_xp is not None:
+                v = backend.to_xp(v)
+            values.append(xp.reshape(v, ()))
+        out = xp.stack(values, axis=0)
+    return xp.reshape(out, batch)
+
+
+def make_fenchel_young_loss(max_fun: Callable[..., Any]) -> Callable[..., Any]:
+    """``optax.losses.make_fenchel_young_loss``: the Fenchel–Young loss
+    ``fy(scores, targets, *args, **kwargs) = max_fun(scores) - <targets, scores>`` over the
+    last axis (Blondel, Martins & Niculae 2020), built from a regularised max.
+
+    ``max_fun(vector, *args, **kwargs)`` is called, as in optax, on each vector of the last
+    axis (a 1-D array of the scores' backend: a torch tensor, a ``tf.Tensor``, a JAX array
+    (mapped with ``jax.vmap``, as optax's ``jnp.vectorize`` does), an ``mx.np`` array for
+    MXNet) and must return a scalar; it must therefore work on that backend's arrays (e.g.
+    ``lambda v: torch.logsumexp(v, -1)``; ``jax.scipy.special.logsumexp`` on JAX arrays). Its
+    gradient is the backend's autograd of ``max_fun``. ``targets`` must have the scores' shape.
+    """
+    if not callable(max_fun):
+        raise TypeError(f"polyloss: max_fun must be callable, got {type(max_fun).__name__}")
+
+    def fenchel_young_loss(scores: Any, targets: Any, *args: Any, **kwargs: Any) -> Any:
+        names = ("scores", "targets", "weights")
+        with backend_of(scores, targets, names=names[:2]).scope():
+            p = prepare(scores, targets, names=names)
+            check_same_shape(p.pred, p.target, names[:2])
+            if len(p.pred.shape) == 0:
+                raise ValueError("polyloss: scores must have at least one dimension (the vectors "
+                                 "lie along the last axis)")
+            xp = p.xp
+            max_value = _map_last_axis(p.backend, max_fun, p.pred, args, kwargs)
+            if max_value.dtype != p.pred.dtype:
+                max_value = xp.astype(max_value, p.pred.dtype)
+            return finish(p, max_value - xp.sum(p.target * p.pred, axis=-1))
+
+    fenchel_young_loss.__doc__ = f"Fenchel–Young loss built from {getattr(max_fun, '__name__', max_fun)!s}."
+    return fenchel_young_loss
+
+
+def _log_softmax_stopped(xp: Any, z: Any, sg: Callable[[Any], Any]) -> Any:
+    """``jax.nn.log_softmax(z, axis=-1)``: ``z - stop_gradient(max) - log Σ exp(…)``; a row
+    that is all ``-inf`` gives ``-inf`` here (NaN in jax; the callers mask those rows out)."""
+    if not has_elements(z):
+        return z - xp.log(xp.sum(xp.exp(z), axis=-1, keepdims=True))
+    m = xp.max(z, axis=-1, keepdims=True)
+    shifted = z - sg(xp.where(xp.isfinite(m), m, 0.0))
+    total = xp.sum(xp.exp(shifted), axis=-1, keepdims=True)
+    return shifted - xp.log(xp.where(total > 0, total, 1.0))
+
+
+def _mean(a: Any, *, where: Any = None) -> Any:
+    """``jnp.mean(a, where=where)`` on any backend: ``Σ where·a / Σ where`` (NaN when nothing
+    counts). ``ranking_softmax_loss``'s default ``reduce_fn``."""
+    backend = backend_of(a, names=("a",))
+    xp = backend.xp
+    if where is None:
+        total, count = xp.sum(a), xp.sum(xp.ones_like(a))
+    else:
+        total = xp.sum(xp.where(where, a, 0.0))
+        count = xp.sum(xp.where(where, xp.ones_like(a), 0.0))
+    return xp.where(count > 0, total / xp.where(count > 0, count, 1.0), math.nan)
+
+
+_mean.__name__ = "mean"
+
+
+def _sum(a: Any, *, where: Any = None) -> Any:
+    """``jnp.sum(a, where=where)`` on any backend."""
+    xp = backend_of(a, names=("a",)).xp
+    return xp.sum(a if where is None else xp.where(where, a, 0.0))
+
+
+def _resolve_reduce_fn(reduce_fn: Any) -> Any:
+    import sys
+
+    jnp = sys.modules.get("jax.numpy")
+    if jnp is not None:
+        if reduce_fn is jnp.mean:
+            return _mean
+        if reduce_fn is jnp.sum:
+            return _sum
+    return reduce_fn
+
+
+def _accepts_where(fn: Any) -> bool:
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return True  # unknown: call it as optax does
+    return any(q.name == "where" or q.kind is inspect.Parameter.VAR_KEYWORD for q in params)
+
+
+@_in_scope
+def ranking_softmax_loss(logits: Any, labels: Any, *, where: Any = None, weights: Any = None,
+                         reduce_fn: Callable[..., Any] | None = _mean) -> Any:
+    """``optax.losses.ranking_softmax_loss``: the listwise softmax loss
+    ``ℓ(s, y) = -Σ_i y_i·log softmax(s)_i`` over the last axis (the list), for lists
+    ``[..., list_size]``.
+
+    ``where`` masks items (masked items leave both the softmax and the sum; a list with no
+    valid item is 0 and is left out of the mean); ``weights`` multiply the labels.
+    ``reduce_fn`` is called as ``reduce_fn(loss, where=lists_with_a_valid_item)`` as in optax;
+    the default reproduces ``jnp.mean`` on any backend (a mean that is NaN only because no list
+    counts is 0), ``jnp.mean``/``jnp.sum`` themselves run as Array API code on any backend, a
+    ``reduce_fn`` without a ``where`` keyword is called as ``reduce_fn(loss)`` when ``where``
+    is None, and ``None`` returns the per-list values (0 for lists with no valid item).
+    """
+    p, mask = _pair(logits, labels, ("logits", "labels"), where, labels_take_logits_dtype=True)
+    xp, sg = p.xp, p.backend.stop_gradient
+    y, z = p.target, p.pred
+    if mask is not None:
+        check_same_shape(p.pred, mask, ("logits", "where"))
+        y = xp.where(mask, y, 0.0)
+        z = xp.where(mask, z, -math.inf)
+    if weights is not None:
+        w = prepare_extra(p, weights, "weights")
+        check_same_shape(p.pred, w, ("logits", "weights"))
+        y = y * w
+    logp = _log_softmax_stopped(xp, z, sg)
+    if mask is not None:
+        logp = xp.where(mask, logp, 0.0)  # masked items: no -inf, so no 0·inf in the backward
+    loss = -xp.sum(y * logp, axis=-1)
+    lists = None if mask is None else xp.any(mask, axis=-1)
+    fn = _resolve_reduce_fn(reduce_fn)
+    if fn is None:
+        out = loss if lists is None else xp.where(lists, loss, 0.0)
+        return finish(p, out)
+    if lists is None and not _accepts_where(fn):
+        out = fn(loss)
+    else:
+        out = fn(loss, where=lists)
+    if p.backend.to_xp is not None and type(out).__module__.partition(".")[0] == "mxnet":
+        out = p.backend.to_xp(out)
+    if fn is _mean:
+        # optax: a NaN mean from an empty selection is 0 unless the losses themselves had NaN
+        valid = xp.logical_not(xp.any(xp.isnan(loss)))
+        out = xp.where(xp.logical_and(xp.isnan(out), valid), 0.0, out)
+    return finish(p, out)
+
+
+@_in_scope
+def ntxent(embeddings: Any, labels: Any, temperature: float = 0.07) -> Any:
+    """``optax.losses.ntxent``: normalised temperature-scaled cross entropy (NT-Xent, Chen et
+    al. 2020) over a batch of embeddings ``[batch, features]`` with group ``labels`` ``[batch]``.
+
+    With ``s_ij = cos(e_i, e_j)/temperature`` (norms ``√max(Σe², finfo.eps)``), positives
+    ``P(i) = {j ≠ i : y_j = y_i}`` and negatives ``N(i) = {j : y_j ≠ y_i}``, the scalar
+    ``mean over positive pairs (i, j) of -log(exp s_ij / (exp s_ij + Σ_{k∈N(i)} exp s_ik))``
+    (NaN when there is no positive pair, as optax).
+    """
+    names = ("embeddings", "labels", "weights")
+    backend = backend_of(embeddings, labels, names=names[:2])
+    _require_floating(backend, backend.to_xp(embeddings) if backend.to_xp is not None else embeddings,
+                      "embeddings")
+    p = prepare(embeddings, labels, names=names, integer_target=True)
+    xp, sg = p.xp, p.backend.stop_gradient
+    if len(p.pred.shape) != 2:
+        raise ValueError(f"polyloss: embeddings must be 2-D [batch, features], got shape "
+                         f"{tuple(p.pred.shape)}")
+    if len(p.target.shape) != 1 or p.target.shape[0] != p.pred.shape[0]:
+        raise ValueError(f"polyloss: labels must have shape ({p.pred.shape[0]},) (one label per "
+                         f"embedding), got {tuple(p.target.shape)}")
+    if isinstance(temperature, (int, float)):
+        temp = float(temperature)
+    else:
+        temp = prepare_extra(p, temperature, "temperature")
+    unit = contrastive_core.unit_rows(p.pred, _float_eps(xp, p.out_dtype), xp)
+    xcs = xp.matmul(unit, xp.permute_dims(unit, (1, 0))) / temp
+    pos, neg = contrastive_core.pair_masks(p.target, xp)
+    per_anchor, positives = contrastive_core.ntxent_terms(xcs, pos, neg, xp, sg)
+    total, count = xp.sum(per_anchor), xp.sum(positives)
+    return finish(p, xp.where(count > 0, total / xp.where(count > 0, count, 1.0), math.nan))

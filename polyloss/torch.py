@@ -36,6 +36,7 @@ from polyloss._inputs import check_same_shape, finish, prepare, prepare_extra
 from polyloss._labels import as_index, check_class_labels
 from polyloss.backends import backend_of
 from polyloss.canonical import classification as canonical
+from polyloss.canonical import sequence
 from polyloss.core import classification as cls_core
 from polyloss.core import embedding as embedding_core
 from polyloss.core import margin as margin_core
@@ -57,6 +58,7 @@ __all__ = [
     "CosineEmbeddingLoss", "TripletMarginLoss", "TripletMarginWithDistanceLoss",
     "cosine_embedding_loss", "triplet_margin_loss", "triplet_margin_with_distance_loss",
     "pairwise_distance",
+    "CTCLoss", "ctc_loss",
 ]
 
 _NAMES = ("input", "target", "weight")
@@ -662,11 +664,9 @@ def multilabel_soft_margin_loss(
         p = prepare(input, target, weight, names=_NAMES)
         check_same_shape(p.pred, p.target, _NAMES[:2])
         xp = p.xp
-        x, y = p.pred, p.target
-        loss = y * softplus(-x, xp) + (1.0 - y) * softplus(x, xp)
-        if p.weight is not None:
-            loss = loss * _elementwise_weight(xp, p.weight, tuple(x.shape))
-        loss = xp.sum(loss, axis=-1) / x.shape[-1]
+        x = p.pred
+        weight = None if p.weight is None else _elementwise_weight(xp, p.weight, tuple(x.shape))
+        loss = margin_core.multilabel_soft_margin(x, p.target, xp, weight)
         return finish(p, _reduce(xp, loss, reduction))
 
 
@@ -734,12 +734,7 @@ def multilabel_margin_loss(
             x, t = xp.expand_dims(x, axis=0), xp.expand_dims(t, axis=0)
         num_classes = x.shape[-1]
         check_class_labels(prep.backend, t, num_classes, -1, "target")
-        positions = xp.expand_dims(xp.arange(num_classes, dtype=t.dtype), axis=0)
-        first_pad = xp.min(xp.where(t == -1, positions, num_classes), axis=-1, keepdims=True)
-        listed = positions < first_pad  # entries before the first -1
-        classes = xp.reshape(xp.arange(num_classes, dtype=t.dtype), (1, 1, num_classes))
-        hit = xp.logical_and(xp.expand_dims(listed, axis=-1), xp.expand_dims(t, axis=-1) == classes)
-        count = xp.sum(xp.where(hit, xp.ones_like(xp.expand_dims(x, axis=1)), 0.0), axis=1)
+        count = margin_core.listed_class_count(t, x, xp)
         loss = margin_core.multilabel_margin(x, count, 1.0, xp, tie="inactive")
         if unbatched:
             loss = xp.reshape(loss, ())
@@ -959,3 +954,116 @@ class TripletMarginWithDistanceLoss(_Loss):
         return triplet_margin_with_distance_loss(
             anchor, positive, negative, distance_function=self.distance_function, margin=self.margin,
             swap=self.swap, reduction=self.reduction)
+
+
+# ---- sequence: CTC --------------------------------------------------------------------------
+
+_CTC_NAMES = {"labels": "targets", "label_lengths": "target_lengths", "input_lengths": "input_lengths"}
+
+
+def _host_ints(x: Any) -> list[int]:
+    return [int(x[i]) for i in range(x.shape[0])]
+
+
+def _concatenated_targets(backend: Any, targets: Any, lengths: Any) -> Any:
+    """torch's 1-D form (every target sequence one after the other) as padded ``(N, S)``."""
+    xp = backend.xp
+    if not (backend.values_known(targets) and backend.values_known(lengths)):
+        raise ValueError("polyloss: concatenated 1-D targets need target_lengths whose values are "
+                         "known (eager mode); pass padded (N, S) targets under jit/compile")
+    sizes = _host_ints(lengths)
+    if any(v < 0 for v in sizes) or sum(sizes) != targets.shape[0]:
+        raise ValueError(f"polyloss: target_lengths {sizes} must add up to the "
+                         f"{targets.shape[0]} concatenated targets")
+    longest = max(sizes, default=0)
+    if longest == 0:
+        return xp.zeros((len(sizes), 0), dtype=targets.dtype, device=backend.device(targets))
+    offsets, start = [], 0
+    for v in sizes:
+        offsets.append([min(start + j, targets.shape[0] - 1) for j in range(longest)])
+        start += v
+    index = xp.asarray(offsets, dtype=targets.dtype, device=backend.device(targets))
+    return xp.reshape(xp.take(targets, xp.reshape(index, (-1,)), axis=0), (len(sizes), longest))
+
+
+def ctc_loss(log_probs: Any, targets: Any, input_lengths: Any, target_lengths: Any, blank: int = 0,
+             reduction: str = "mean", zero_infinity: bool = False) -> Any:
+    """``torch.nn.functional.ctc_loss``: CTC on ``log_probs`` ``(T, N, C)`` (or ``(T, C)``),
+    already log-softmaxed, with ``targets`` padded ``(N, S)`` or concatenated 1-D.
+
+    Per sequence ``-log p(target | x)``; ``'mean'`` divides each by its target length
+    (at least 1), then averages; an impossible alignment is ``inf`` (0 with
+    ``zero_infinity``). The gradient w.r.t. ``log_probs`` is torch's, ``exp(log_probs) -
+    posterior`` on each sequence's frames: the gradient w.r.t. the logits once it passes
+    back through ``log_softmax`` (the true partial derivative is ``-posterior``).
+    """
+    _check_reduction(reduction)
+    names = ("log_probs", "targets")
+    backend = backend_of(log_probs, targets, sequence.array_or_none(input_lengths),
+                         sequence.array_or_none(target_lengths),
+                         names=names + ("input_lengths", "target_lengths"))
+    with backend.scope():
+        prep = prepare(log_probs, targets, names=names + ("weight",), integer_target=True)
+        xp = prep.xp
+        x = prep.pred
+        unbatched = len(x.shape) == 2
+        if unbatched:
+            x = xp.expand_dims(x, axis=1)
+        if len(x.shape) != 3:
+            raise ValueError(f"polyloss: log_probs must be (T, N, C) or (T, C), got shape "
+                             f"{tuple(prep.pred.shape)}")
+        t_max, n, num_classes = x.shape
+        if not 0 <= blank < num_classes:
+            raise ValueError(f"polyloss: blank must be in [0, {num_classes}), got {blank!r}")
+        x = xp.permute_dims(x, (1, 0, 2))
+        y = sequence.labels_array(backend, prep.target, "targets", x)
+        in_len = sequence.lengths_array(backend, _one_per_batch(input_lengths, unbatched), n,
+                                        "input_lengths", x)
+        tgt_len = sequence.lengths_array(backend, _one_per_batch(target_lengths, unbatched), n,
+                                         "target_lengths", x)
+        if unbatched:
+            y = xp.expand_dims(y, axis=0)
+        elif len(y.shape) == 1:
+            y = _concatenated_targets(backend, y, tgt_len)
+        if len(y.shape) != 2 or y.shape[0] != n:
+            raise ValueError(f"polyloss: targets must be (N, S) with N = {n}, or 1-D, got shape "
+                             f"{tuple(prep.target.shape)}")
+        nll, feasible, _ = sequence.sequence_nll(
+            backend, x, y, tgt_len, in_len, sequence.frames_from_lengths(in_len, t_max, xp),
+            blank=blank, log_zero=sequence.LOG_ZERO, names=_CTC_NAMES,
+            too_long="allow" if zero_infinity else "error")
+        # torch's backward gives exp(log_probs) - posterior: add the exp(log_probs) part
+        # through a term whose value is exactly 0
+        probs = xp.exp(x)
+        used = xp.expand_dims(sequence.frames_from_lengths(in_len, t_max, xp), axis=2)
+        softmax_part = xp.sum(xp.where(used, probs - backend.stop_gradient(probs), 0.0), axis=(1, 2))
+        loss = xp.where(feasible, nll + softmax_part,
+                        xp.zeros_like(nll) if zero_infinity else xp.full_like(nll, float("inf")))
+        if reduction == "mean":
+            out = xp.mean(loss / xp.astype(xp.clip(tgt_len, 1, None), loss.dtype))
+        elif reduction == "sum":
+            out = xp.sum(loss)
+        else:
+            out = xp.reshape(loss, ()) if unbatched else loss
+        return finish(prep, out)
+
+
+def _one_per_batch(lengths: Any, unbatched: bool) -> Any:
+    # unbatched torch takes a 0-d tensor or a 1-tuple; both become one length
+    if unbatched and hasattr(lengths, "shape") and len(lengths.shape) == 0:
+        return [int(lengths)]
+    return lengths
+
+
+class CTCLoss(_Loss):
+    """``torch.nn.CTCLoss(blank=0, reduction='mean', zero_infinity=False)``, called as
+    ``(log_probs, targets, input_lengths, target_lengths)``."""
+
+    def __init__(self, blank: int = 0, reduction: str = "mean", zero_infinity: bool = False) -> None:
+        super().__init__(None, None, reduction)
+        self.blank = blank
+        self.zero_infinity = zero_infinity
+
+    def forward(self, log_probs: Any, targets: Any, input_lengths: Any, target_lengths: Any) -> Any:
+        return ctc_loss(log_probs, targets, input_lengths, target_lengths, self.blank, self.reduction,
+                        self.zero_infinity)

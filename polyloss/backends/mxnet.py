@@ -116,6 +116,10 @@ def zeros_like(x: Any, /, *, dtype: Any = None, device: Any = None) -> Any:
     return mnp.zeros_like(x, dtype=dtype)
 
 
+def full_like(x: Any, /, fill_value: Any, *, dtype: Any = None, device: Any = None) -> Any:
+    return mnp.full_like(x, fill_value, dtype=dtype)
+
+
 def ones_like(x: Any, /, *, dtype: Any = None, device: Any = None) -> Any:
     return mnp.ones_like(x, dtype=dtype)
 
@@ -212,6 +216,16 @@ def concat(arrays: Any, /, *, axis: int = 0) -> Any:
     return mnp.concatenate(list(arrays), axis=axis)
 
 
+def unstack(x: Any, /, *, axis: int = 0) -> tuple:
+    if x.dtype == _onp.bool_:
+        # split's backward fails on bool arrays ("Unknown type enum 7"), even without a gradient
+        index = (slice(None),) * (axis % x.ndim)
+        return tuple(x[index + (i,)] for i in range(x.shape[axis]))
+    # one split op (its backward is one concat), not one slice per element
+    parts = mnp.split(x, x.shape[axis], axis=axis)
+    return tuple(mnp.squeeze(part, axis=axis) for part in parts)
+
+
 def stack(arrays: Any, /, *, axis: int = 0) -> Any:
     return mnp.stack(list(arrays), axis=axis)
 
@@ -296,15 +310,89 @@ def arange(start: Any, /, stop: Any = None, step: Any = 1, *, dtype: Any = None,
 
 
 def take_along_axis(x: Any, indices: Any, /, *, axis: int = -1) -> Any:
-    """``x``'s values at ``indices`` along ``axis``, for one index per position
-    (``indices`` has size 1 along ``axis``): ``npx.pick``, which has a gradient."""
+    """``x``'s values at ``indices`` along ``axis`` (both with gradients): ``npx.pick`` for one
+    index per position (``indices`` has size 1 along ``axis``), else a ``take`` on the
+    flattened array (MXNet 1.9 has no ``take_along_axis``)."""
     axis = axis % x.ndim
     if indices.shape[axis] != 1:
-        raise ValueError("polyloss: the MXNet adapter's take_along_axis takes one index per position")
+        return _take_along(x, indices, axis)
     if x.ndim == 1:  # pick cannot take a 0-d index: add a leading axis
         picked = mx.npx.pick(x.reshape((1, -1)), indices.reshape((1,)), axis=1, keepdims=True)
         return picked.reshape((1,))
     return mx.npx.pick(x, mnp.squeeze(indices, axis=axis), axis=axis, keepdims=True)
+
+
+def _take_along(x: Any, indices: Any, axis: int) -> Any:
+    if tuple(indices.shape[:axis] + indices.shape[axis + 1:]) != tuple(x.shape[:axis] + x.shape[axis + 1:]):
+        raise ValueError("polyloss: take_along_axis needs indices of x's shape except along axis")
+    last = x.ndim - 1
+    if axis != last:  # gather along the last axis, then move it back
+        x, indices = mnp.swapaxes(x, axis, last), mnp.swapaxes(indices, axis, last)
+    n, k = x.shape[-1], indices.shape[-1]
+    rows = math.prod(x.shape[:-1])
+    if rows * k == 0:
+        out = mnp.zeros(tuple(indices.shape), dtype=x.dtype, ctx=x.ctx)
+    else:
+        offsets = mnp.arange(rows, dtype=int64, ctx=x.ctx).reshape((rows, 1)) * n
+        flat = (indices.astype(int64).reshape((rows, k)) + offsets).reshape((rows * k,))
+        out = mnp.take(x.reshape((rows * n,)), flat).reshape(tuple(indices.shape))
+    return mnp.swapaxes(out, axis, last) if axis != last else out
+
+
+# ---- sorting and cumulative sums ------------------------------------------------------------
+# MXNet's argsort is not stable (equal keys come out in any order), which would make the
+# gradient at ties depend on the backend; ``argsort`` here breaks ties by position, as the
+# stable sorts of the other backends do.
+
+
+def argsort(x: Any, /, *, axis: int = -1, descending: builtins.bool = False,
+            stable: builtins.bool = True) -> Any:
+    """Indices (int64) that sort ``x`` along ``axis``; equal elements keep their order."""
+    x = x.detach()
+    last = x.ndim - 1
+    axis = axis % x.ndim
+    if axis != last:
+        return mnp.swapaxes(argsort(mnp.swapaxes(x, axis, last), descending=descending), axis, last)
+    key = -x if descending else x
+    order = mnp.argsort(key, axis=last).astype(int64)
+    n = x.shape[-1]
+    if n < 2 or x.size == 0:
+        return order
+    # rank the distinct values (ties share a rank), then sort by (rank, position): unique keys
+    ordered = _take_along(key, order, last)
+    step = (ordered[..., 1:] != ordered[..., :-1]).astype(int64)
+    # (MXNet's concatenate and cumsum refuse axis=-1)
+    rank = mnp.cumsum(mnp.concatenate([mnp.zeros_like(step[..., :1]), step], axis=last), axis=last)
+    tie_order = mnp.argsort((rank * n + order).astype(float64), axis=last).astype(int64)
+    return _take_along(order, tie_order, last)
+
+
+def sort(x: Any, /, *, axis: int = -1, descending: builtins.bool = False,
+         stable: builtins.bool = True) -> Any:
+    return take_along_axis(x, argsort(x, axis=axis, descending=descending), axis=axis)
+
+
+def cumulative_sum(x: Any, /, *, axis: int | None = None, dtype: Any = None,
+                   include_initial: builtins.bool = False) -> Any:
+    if axis is None:
+        if x.ndim != 1:
+            raise ValueError("cumulative_sum needs an axis for arrays of more than one dimension")
+        axis = 0
+    if dtype is not None and x.dtype != dtype:
+        x = x.astype(dtype)
+    axis %= x.ndim  # MXNet's cumsum and concatenate refuse negative axes
+    out = mnp.cumsum(x, axis=axis) if x.size else x
+    if include_initial:
+        shape = tuple(1 if i == axis else d for i, d in enumerate(x.shape))
+        out = mnp.concatenate([mnp.zeros(shape, dtype=x.dtype, ctx=x.ctx), out], axis=axis)
+    return out
+
+
+# ---- linear algebra ---------------------------------------------------------------------
+
+def matmul(x1: Any, x2: Any, /) -> Any:
+    """``x1 @ x2`` (batched over leading axes), with gradients."""
+    return mnp.matmul(x1, x2)
 
 
 # ---- the classic NDArray flavour -------------------------------------------------------------

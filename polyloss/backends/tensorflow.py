@@ -137,6 +137,11 @@ def zeros_like(x: Any, /, *, dtype: Any = None, device: Any = None) -> tf.Tensor
     return tf.zeros_like(x, dtype=dtype)
 
 
+def full_like(x: Any, /, fill_value: Any, *, dtype: Any = None, device: Any = None) -> tf.Tensor:
+    x = _tensor(x)
+    return tf.fill(tf.shape(x), tf.constant(fill_value, dtype=dtype or x.dtype))
+
+
 def ones_like(x: Any, /, *, dtype: Any = None, device: Any = None) -> tf.Tensor:
     return tf.ones_like(x, dtype=dtype)
 
@@ -254,6 +259,10 @@ def concat(arrays: Any, /, *, axis: int = 0) -> tf.Tensor:
     return tf.concat(list(arrays), axis)
 
 
+def unstack(x: Any, /, *, axis: int = 0) -> tuple:
+    return tuple(tf.unstack(x, axis=axis))
+
+
 def stack(arrays: Any, /, *, axis: int = 0) -> tf.Tensor:
     return tf.stack(list(arrays), axis)
 
@@ -294,6 +303,44 @@ def any(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> tf.Tensor:  #
 
 def all(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> tf.Tensor:  # noqa: A001
     return tf.math.reduce_all(tf.cast(x, tf.bool), axis=_axis(axis), keepdims=keepdims)
+
+
+# ---- sorting and cumulative sums ------------------------------------------------------------
+
+def argsort(x: Any, /, *, axis: int = -1, descending: builtins.bool = False,
+            stable: builtins.bool = True) -> tf.Tensor:
+    """Indices (int64) that sort ``x`` along ``axis``; TensorFlow's sort keeps equal elements
+    in their original order in both directions (``top_k`` puts the lower index first)."""
+    order = tf.argsort(x, axis=axis, direction="DESCENDING" if descending else "ASCENDING",
+                       stable=stable)
+    return tf.cast(order, tf.int64)
+
+
+def sort(x: Any, /, *, axis: int = -1, descending: builtins.bool = False,
+         stable: builtins.bool = True) -> tf.Tensor:
+    return tf.sort(x, axis=axis, direction="DESCENDING" if descending else "ASCENDING")
+
+
+def cumulative_sum(x: Any, /, *, axis: int | None = None, dtype: Any = None,
+                   include_initial: builtins.bool = False) -> tf.Tensor:
+    if axis is None:
+        if len(x.shape) != 1:
+            raise ValueError("cumulative_sum needs an axis for arrays of more than one dimension")
+        axis = 0
+    if dtype is not None and x.dtype != dtype:
+        x = tf.cast(x, dtype)
+    out = tf.math.cumsum(x, axis=axis)
+    if include_initial:
+        out = tf.concat([tf.zeros_like(tf.math.reduce_sum(x, axis=axis, keepdims=True)), out], axis)
+    return out
+
+
+# ---- linear algebra ---------------------------------------------------------------------
+
+def matmul(x1: Any, x2: Any, /) -> tf.Tensor:
+    """``x1 @ x2`` (batched over leading axes) with the Array API's dtype promotion."""
+    x1, x2 = _promote_pair(x1, x2)
+    return tf.linalg.matmul(x1, x2)
 
 
 # ---- indexing ---------------------------------------------------------------------------

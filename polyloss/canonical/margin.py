@@ -22,7 +22,7 @@ from polyloss.reduction import check_choice
 
 __all__ = [
     "hinge", "squared_hinge", "categorical_hinge", "multi_margin", "hinge_embedding",
-    "soft_margin", "margin_ranking",
+    "soft_margin", "margin_ranking", "multilabel_margin", "multilabel_soft_margin",
 ]
 
 LABEL_FORMATS = ("signed", "binary")
@@ -192,3 +192,94 @@ def multi_margin(pred: Any, target: Any, *, p: int = 1, margin: float = 1.0, cla
 
     return _multiclass(pred, target, axis=axis, reduction=reduction, sample_weight=sample_weight,
                        normalizer=normalizer, kernel=kernel, class_weight=class_weight)
+
+
+# ---- multi-label ------------------------------------------------------------------------------
+
+TARGET_FORMATS = ("multi_hot", "indices")
+
+
+def _classes_last(p: Any) -> None:
+    if len(p.pred.shape) == 0:
+        raise ValueError("polyloss: pred must have a class axis (the last), got a 0-d array")
+    check_same_shape(p.pred, p.target, _NAMES[:2])
+
+
+def _check_multi_hot(p: Any, t: Any) -> None:
+    if p.backend.values_known(t) and all(d != 0 for d in t.shape):
+        if bool(p.xp.any(p.xp.logical_and(t != 0, t != 1))):
+            raise ValueError("polyloss: target must be a 0/1 multi-hot array with "
+                             "target_format='multi_hot'; torch's class-index lists padded with -1 "
+                             "need target_format='indices'")
+
+
+def multilabel_margin(pred: Any, target: Any, *, margin: float = 1.0, target_format: str = "multi_hot",
+                      reduction: str = "mean", sample_weight: Any = None,
+                      normalizer: str = "count") -> Any:
+    """Multi-label hinge ``Σ_{j∈Y} Σ_{i∉Y} max(0, margin - (x_j - x_i)) / C`` per row, classes on
+    the last axis (``pred`` of shape ``(..., C)``), then reduced over the rows.
+
+    ``target`` has ``pred``'s shape, in one of two formats chosen by ``target_format`` (the
+    two cannot be told apart from the values, so nothing is guessed):
+
+    - ``"multi_hot"`` (default): 0/1 per class, the format of every other multi-label loss
+      (``multilabel_soft_margin``, ``binary_cross_entropy``, Keras); any other value is a
+      ``ValueError`` in eager calls (so a torch index list, which holds -1 or labels > 1, is
+      refused rather than misread) and makes the row NaN under jit.
+    - ``"indices"``: torch's class-index lists padded with -1 (reading stops at the first -1;
+      a class listed twice counts twice, as in torch); entries outside ``[-1, C)`` are a
+      ``ValueError`` in eager calls and make the row NaN under jit.
+
+    A row whose classes are all targets, or none, has loss 0. At the hinge's kink the
+    gradient is the active branch's (torch's kernel gives 0 there;
+    ``polyloss.torch.MultiLabelMarginLoss`` reproduces that).
+
+    Equivalent: ``torch.nn.MultiLabelMarginLoss`` = ``multilabel_margin(x, y,
+    target_format="indices")`` (margin 1, mean over samples).
+    """
+    margin = _check_number("margin", margin)
+    check_choice("target_format", target_format, TARGET_FORMATS)
+    _check_common(reduction, normalizer)
+    indices = target_format == "indices"
+    with backend_of(pred, target, sample_weight, names=_NAMES).scope():
+        p = prepare(pred, target, sample_weight, names=_NAMES, integer_target=indices)
+        _classes_last(p)
+        xp = p.xp
+        num_classes = p.pred.shape[-1]
+        if indices:
+            check_class_labels(p.backend, p.target, num_classes, -1, "target")
+            labels = as_index(p.backend, p.target)
+            count = core.listed_class_count(labels, p.pred, xp)
+            bad = xp.logical_or(labels < -1, labels >= num_classes)
+        else:
+            _check_multi_hot(p, p.target)
+            count = p.target
+            bad = xp.logical_and(count != 0, count != 1)
+        loss = core.multilabel_margin(p.pred, count, margin, xp)
+        loss = xp.where(xp.any(bad, axis=-1), float("nan"), loss)
+        return finish(p, _reduce(xp, loss, reduction, p.weight, normalizer, batch=_batch_size(p.pred)))
+
+
+def multilabel_soft_margin(pred: Any, target: Any, *, class_weight: Any = None, reduction: str = "mean",
+                           sample_weight: Any = None, normalizer: str = "count") -> Any:
+    """Multi-label logistic loss: the BCE on logits of each class, times ``class_weight[c]``,
+    averaged over the classes (the last axis), ``Σ_c w_c·(y·softplus(-x) + (1-y)·softplus(x)) / C``,
+    then reduced over the rows. ``target`` is 0/1 (or soft labels in [0, 1]) of ``pred``'s shape;
+    ``class_weight`` has shape ``(C,)``. Finite for every finite logit.
+
+    Equivalents: ``torch.nn.MultiLabelSoftMarginLoss(weight=)`` (mean over samples), and, for
+    unweighted 2-D input, ``torch.nn.BCEWithLogitsLoss()`` / ``binary_cross_entropy(from_logits=True)``
+    (the mean over samples of means over classes is the mean over all elements).
+    """
+    _check_common(reduction, normalizer)
+    names = _NAMES + ("class_weight",)
+    with backend_of(pred, target, sample_weight, class_weight, names=names).scope():
+        p = prepare(pred, target, sample_weight, names=_NAMES)
+        _classes_last(p)
+        xp = p.xp
+        cw = prepare_extra(p, class_weight, "class_weight")
+        if cw is not None and tuple(cw.shape) != (p.pred.shape[-1],):
+            raise ValueError(f"polyloss: class_weight must have shape ({p.pred.shape[-1]},), got "
+                             f"{tuple(cw.shape)}")
+        loss = core.multilabel_soft_margin(p.pred, p.target, xp, cw)
+        return finish(p, _reduce(xp, loss, reduction, p.weight, normalizer, batch=_batch_size(p.pred)))

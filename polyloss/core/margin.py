@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from polyloss.core._helpers import abs_zero_grad, softplus
+from polyloss.core.classification import sigmoid_bce_with_logits
 
 
 def hinge_part(a: Any, xp: Any, tie: str = "active") -> Any:
@@ -69,6 +70,30 @@ def multilabel_margin(scores: Any, positive_count: Any, margin: float, xp: Any,
     pair = xp.expand_dims(positive_count, axis=-1) * xp.expand_dims(negative, axis=-2)
     hinged = xp.where(pair != 0, pair * hinge_part(diff, xp, tie), 0.0)
     return xp.sum(xp.sum(hinged, axis=-1), axis=-1) / num_classes
+
+
+def listed_class_count(labels: Any, scores: Any, xp: Any) -> Any:
+    """torch's multi-label index lists as per-class counts (``scores``' shape and dtype).
+
+    ``labels`` (integers, the scores' shape, classes on the last axis) lists each row's target
+    classes, padded with -1: reading stops at the first -1. A class listed twice counts twice
+    (torch's kernel loops over the listed entries); labels outside ``[0, C)`` match nothing.
+    """
+    num_classes = scores.shape[-1]
+    positions = xp.arange(num_classes, dtype=labels.dtype)
+    first_pad = xp.min(xp.where(labels == -1, positions, num_classes), axis=-1, keepdims=True)
+    listed = positions < first_pad  # entries before the first -1
+    hit = xp.logical_and(xp.expand_dims(listed, axis=-1), xp.expand_dims(labels, axis=-1) == positions)
+    return xp.sum(xp.where(hit, xp.ones_like(xp.expand_dims(scores, axis=-2)), 0.0), axis=-2)
+
+
+def multilabel_soft_margin(scores: Any, target: Any, xp: Any, weight: Any = None) -> Any:
+    """``Σ_c w_c·BCE_logits(x_c, y_c) / C`` over the last axis (``weight`` broadcasts against
+    the scores): ``y·softplus(-x) + (1-y)·softplus(x)``, finite for every finite ``x``."""
+    loss = sigmoid_bce_with_logits(scores, target, xp)
+    if weight is not None:
+        loss = loss * weight
+    return xp.sum(loss, axis=-1) / scores.shape[-1]
 
 
 def max_even_ties(x: Any, axis: int, xp: Any, stop_gradient: Any, keepdims: bool = False) -> Any:

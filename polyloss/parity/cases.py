@@ -41,6 +41,12 @@ class Case:
     # is float64 under jax_enable_x64) while the mirror keeps the input dtype: compare at the
     # input dtype's tolerance
     native_promotes: bool = False
+    # the dtypes the native runs in (None: every dtype); MXNet's SDMLLoss fails on float64
+    # (its internal labels are float32), so its float64 cells would only report Gluon's error
+    native_dtypes: tuple[str, ...] | None = None
+    # the precision the native computes in whatever the input dtype (Keras's TensorFlow CTC
+    # runs in float32 for float64 inputs): both sides are compared at its tolerance
+    compute_dtype: str | None = None
 
 
 def _w(weighted: Any) -> dict:
@@ -345,6 +351,56 @@ OPTAX += [
          native_promotes=True),
 ]
 
+# multi-label margins: "label_lists" are torch's class-index lists padded with -1 (with a
+# duplicate, a row listing every class and one listing none); multi-hot targets use binary_logits
+CANONICAL += [
+    Case("multilabel", "polyloss.multilabel_margin(pred, target, target_format='indices')", "polyloss",
+         lambda m, p, t, w: m.multilabel_margin(p, t, target_format="indices"), domain="label_lists",
+         edges=("batch1",)),
+    Case("multilabel", "polyloss.multilabel_margin(pred, target, margin=0.5, reduction='none')",
+         "polyloss", lambda m, p, t, w: m.multilabel_margin(p, t, margin=0.5, reduction="none"),
+         domain="binary_logits", edges=_BIN),
+    Case("multilabel", "polyloss.multilabel_soft_margin(pred, target, class_weight=w)", "polyloss",
+         lambda m, p, t, w: m.multilabel_soft_margin(p, t, class_weight=w), domain="binary_logits",
+         weighted=True, weight_kind="class", edges=_BIN),
+]
+TORCH += [
+    Case("multilabel", "MultiLabelMarginLoss()", "torch", lambda m, p, t, w: m.MultiLabelMarginLoss()(p, t),
+         domain="label_lists", edges=("batch1",)),
+]
+
+# Lovász losses: "seg_binary" is (N, 1, 4, 4) logits with 0/1 masks, "seg_classes" (N, 3, 4, 4)
+# logits and "seg_probs" probabilities with (N, 4, 4) labels; edge "ties" makes many errors
+# exactly equal (dyadic logits / probabilities in eighths), "ignored" labels some pixels 255 (and
+# one sample entirely), "absent" leaves a class out of the batch. The gradient at tied errors
+# depends on their order, so ties are only tested where the errors are exact in every dtype
+# (hinge errors 1 - x·s, given probabilities): after a softmax or sigmoid, values tied in float64
+# come out in float32 (and in MXNet's float64 exp) as near-ties in either order.
+_SEG = ("ties", "ignored", "batch1")
+CANONICAL += [
+    Case("lovasz", "polyloss.lovasz_hinge(pred, target, ignore_index=255)", "polyloss",
+         lambda m, p, t, w: m.lovasz_hinge(p, t, ignore_index=255), domain="seg_binary", edges=_SEG),
+    Case("lovasz", "polyloss.lovasz_hinge(pred, target, pooling='batch', ignore_index=255)", "polyloss",
+         lambda m, p, t, w: m.lovasz_hinge(p, t, pooling="batch", ignore_index=255), domain="seg_binary",
+         edges=_SEG),
+    Case("lovasz", "polyloss.lovasz_softmax(pred, target, activation='softmax', ignore_index=255, "
+         "sample_weight=w)", "polyloss",
+         lambda m, p, t, w: m.lovasz_softmax(p, t, activation="softmax", ignore_index=255, sample_weight=w),
+         domain="seg_classes", weighted=True, edges=("ignored", "batch1", "absent")),
+    Case("lovasz", "polyloss.lovasz_softmax(probs, target, ignore_index=255)", "polyloss",
+         lambda m, p, t, w: m.lovasz_softmax(p, t, ignore_index=255), domain="seg_probs",
+         edges=_SEG + ("absent",)),
+    Case("lovasz", "polyloss.lovasz_softmax(pred, target, activation='softmax', classes='all', "
+         "pooling='batch', ignore_index=255)", "polyloss",
+         lambda m, p, t, w: m.lovasz_softmax(p, t, activation="softmax", classes="all", pooling="batch",
+                                             ignore_index=255), domain="seg_classes",
+         edges=("ignored", "batch1", "absent")),
+    Case("lovasz", "polyloss.lovasz_softmax(pred, target, activation='sigmoid', classes=[0, 2], "
+         "reduction='none')", "polyloss",
+         lambda m, p, t, w: m.lovasz_softmax(p, t, activation="sigmoid", classes=[0, 2], reduction="none"),
+         domain="seg_classes", edges=("batch1",)),
+]
+
 # ---- embedding and overlap losses ---------------------------------------------------------
 # The weight slot carries the third input: triplet negatives ("vectors") or ±1 pair labels.
 
@@ -397,12 +453,209 @@ OPTAX += [
          lambda m, p, t, w: m.dice_loss(p, t, axis=(0,)), domain="binary_logits", edges=("batch1",)),
 ]
 
+# ---- metric learning: Circle, generalized cross-entropy, SDML ------------------------------
+# "embeddings": L2-normalised rows with integer labels from 3 classes (Circle); "probs_labels":
+# probabilities with integer labels (GCE); SDML takes two batches of "vectors". SDML is a KL
+# divergence, Σt·log t - Σt·log p, which cancels (the loss can be far smaller than its terms):
+# with MXNet's float32 log_softmax off by up to 4.4e-6 absolute per entry and the labels t
+# summing to 1, its float32 error is absolute (term_scale 1 with the 1e-5 of the softmax family).
+
+_EMB = ("one_class", "identical", "batch1")
+_GCE = ("confident", "all_equal", "batch1")
+KERAS += [
+    Case("circle", "Circle()", "keras", lambda m, p, t, w: m.Circle()(t, p), domain="embeddings",
+         edges=_EMB),
+    Case("circle", "Circle(gamma=16.0, margin=0.25, reduction='sum')(y_true, y_pred, sample_weight=w)",
+         "keras", lambda m, p, t, w: m.Circle(gamma=16.0, margin=0.25, reduction="sum")(
+             t, p, sample_weight=w), domain="embeddings", weighted=True, per_sample_weight=True,
+         edges=_EMB),
+    Case("circle", "circle(y_true, y_pred, remove_diagonal=False)", "keras",
+         lambda m, p, t, w: m.circle(t, p, remove_diagonal=False), domain="embeddings", edges=_EMB),
+    Case("gce", "CategoricalGeneralizedCrossEntropy()", "keras",
+         lambda m, p, t, w: m.CategoricalGeneralizedCrossEntropy()(t, p), domain="probs_labels",
+         edges=_GCE),
+    Case("gce", "categorical_generalized_cross_entropy(y_true, y_pred, q=0.7)", "keras",
+         lambda m, p, t, w: m.categorical_generalized_cross_entropy(t, p, q=0.7), domain="probs_labels",
+         edges=_GCE),
+]
+GLUON += [
+    Case("sdml", "SDMLLoss()", "gluon", lambda m, p, t, w: m.SDMLLoss()(p, t), domain="vectors",
+         edges=("identical", "batch1"), native_float32_tol=_MXNET_SOFTMAX_F32, term_scale=1.0,
+         native_dtypes=("float32",)),
+    Case("sdml", "SDMLLoss(smoothing_parameter=0.1)", "gluon",
+         lambda m, p, t, w: m.SDMLLoss(smoothing_parameter=0.1)(p, t), domain="vectors",
+         edges=("identical",), native_float32_tol=_MXNET_SOFTMAX_F32, term_scale=1.0,
+         native_dtypes=("float32",)),
+]
+
+# ---- sparsemax, Fenchel–Young, ranking and contrastive -------------------------------------
+# The weight slot carries 0/1 pair labels (contrastive), per-anchor weights (ntxent) or a
+# boolean item mask (ranking's `where`).
+
+
+def _fy_logsumexp(v: Any) -> Any:
+    """A max function for make_fenchel_young_loss that works on any backend's 1-D array (and
+    on the JAX tracers of optax's jnp.vectorize): ``log Σ exp(v)``, shifted by the max."""
+    from polyloss.backends import backend_of
+
+    xp = backend_of(v).xp
+    m = xp.max(v)
+    return xp.log(xp.sum(xp.exp(v - m))) + m
+
+
+# NT-Xent's log-softmax terms are differences of logits cos/τ shifted by their row maximum,
+# of magnitude up to 2/τ, which cancel to ~0 when a row has no negative (one_class): its
+# rounding error is a few ulps of 2/τ (term_scale), not of the (possibly ~0) result
+CANONICAL += [
+    Case("ntxent", "polyloss.ntxent(embeddings, labels)", "polyloss",
+         lambda m, p, t, w: m.ntxent(p, t), domain="embeddings", edges=("one_class", "identical", "batch1"),
+         term_scale=2 / 0.07),
+    Case("ntxent", "polyloss.ntxent(embeddings, labels, temperature=0.5, reduction='none')", "polyloss",
+         lambda m, p, t, w: m.ntxent(p, t, temperature=0.5, reduction="none"), domain="embeddings",
+         edges=("one_class", "identical"), term_scale=2 / 0.5),
+    Case("ntxent", "polyloss.ntxent(embeddings, labels, sample_weight=w, normalizer='sum_of_weights')",
+         "polyloss", lambda m, p, t, w: m.ntxent(p, t, sample_weight=w, normalizer="sum_of_weights"),
+         domain="embeddings", weighted=True, edges=("identical",), term_scale=2 / 0.07),
+    Case("contrastive", "polyloss.contrastive(x1, x2, y)", "polyloss",
+         lambda m, p, t, w: m.contrastive(p, t, w), domain="vectors", weighted=True,
+         weight_kind="binary_pair_labels", edges=_VEC),
+    Case("contrastive", "polyloss.contrastive(x1, x2, y, margin=3.0, eps=1e-6, reduction='none')",
+         "polyloss", lambda m, p, t, w: m.contrastive(p, t, w, margin=3.0, eps=1e-6, reduction="none"),
+         domain="vectors", weighted=True, weight_kind="binary_pair_labels", edges=_VEC),
+]
+OPTAX += [
+    Case("sparsemax", "sparsemax_loss(logits, labels)", "optax",
+         lambda m, p, t, w: m.sparsemax_loss(p, t), domain="binary_logits", edges=_BIN),
+    # float64 only: under jax_enable_x64 optax's projection makes float32 scores float64 (its
+    # 1/k is float64) and its custom JVP then fails for float32 inputs ("Custom JVP rule must
+    # produce primal and tangent outputs with corresponding shapes and dtypes"); float32 values
+    # are checked against optax in tests/test_mirror_optax_ranking.py
+    Case("sparsemax", "multiclass_sparsemax_loss(scores, labels)", "optax",
+         lambda m, p, t, w: m.multiclass_sparsemax_loss(p, t), domain="class_logits", edges=_CLS,
+         native_dtypes=("float64",)),
+    Case("sparsemax", "make_fenchel_young_loss(max_fun=logsumexp)(scores, targets)", "optax",
+         lambda m, p, t, w: m.make_fenchel_young_loss(_fy_logsumexp)(p, t), domain="class_probs",
+         edges=("all_equal", "batch1")),
+    Case("ranking", "ranking_softmax_loss(logits, labels)", "optax",
+         lambda m, p, t, w: m.ranking_softmax_loss(p, t), domain="ranking", edges=_CLS),
+    Case("ranking", "ranking_softmax_loss(logits, labels, where=mask, reduce_fn=None)", "optax",
+         lambda m, p, t, w: m.ranking_softmax_loss(p, t, where=w, reduce_fn=None), domain="ranking",
+         weighted=True, weight_kind="item_mask", edges=("no_valid", "all_equal", "batch1")),
+    Case("ranking", "ranking_softmax_loss(logits, labels, where=mask)", "optax",
+         lambda m, p, t, w: m.ranking_softmax_loss(p, t, where=w), domain="ranking",
+         weighted=True, weight_kind="item_mask", edges=("no_valid",)),
+    Case("ntxent", "ntxent(embeddings, labels)", "optax", lambda m, p, t, w: m.ntxent(p, t),
+         domain="embeddings", edges=("one_class", "identical", "batch1"), term_scale=2 / 0.07),
+    Case("ntxent", "ntxent(embeddings, labels, temperature=0.5)", "optax",
+         lambda m, p, t, w: m.ntxent(p, t, temperature=0.5), domain="embeddings", edges=("identical",),
+         term_scale=2 / 0.5),
+]
+
+# ---- sequence: CTC -----------------------------------------------------------------------------
+# The "ctc_*" domains give each convention its own spelling of the same batch (3 sequences, 8
+# frames, 5 classes, up to 3 labels, one with a repeat): the slots after pred and target carry
+# lengths or padding masks, as the call needs. Edges: "infeasible" gives one sequence a label
+# run its frames cannot fit ("aaa" in 4 frames), "empty" one with no labels.
+_CTC = ("batch1", "empty")
+CANONICAL += [
+    Case("ctc", "polyloss.ctc(logits, labels, input_lengths)", "polyloss",
+         lambda m, p, t, w: m.ctc(p, t, w), domain="ctc", edges=_CTC),
+    Case("ctc", "polyloss.ctc(log_probs, labels, input_lengths, label_lengths, layout='TNC', "
+         "from_logits=False, zero_infinity=True, normalize_by_length=True)", "polyloss",
+         lambda m, p, t, w, x: m.ctc(p, t, w, x, layout="TNC", from_logits=False, zero_infinity=True,
+                                     normalize_by_length=True), domain="ctc_torch",
+         edges=_CTC + ("infeasible",)),
+]
+TORCH += [
+    Case("ctc", "CTCLoss()", "torch", lambda m, p, t, w, x: m.CTCLoss()(p, t, w, x), domain="ctc_torch",
+         edges=_CTC),
+    Case("ctc", "CTCLoss(blank=2, reduction='sum', zero_infinity=True)", "torch",
+         lambda m, p, t, w, x: m.CTCLoss(blank=2, reduction="sum", zero_infinity=True)(p, t, w, x),
+         domain="ctc_torch_blank2", edges=_CTC + ("infeasible",)),
+    Case("ctc", "ctc_loss(log_probs, targets, input_lengths, target_lengths, reduction='none')", "torch",
+         lambda m, p, t, w, x: m.ctc_loss(p, t, w, x, reduction="none"), domain="ctc_torch", edges=_CTC),
+]
+KERAS += [
+    Case("ctc", "CTC()", "keras", lambda m, p, t, w: m.CTC()(t, p), domain="ctc_keras", edges=_CTC),
+    # Keras's TensorFlow backend computes CTC in float32, also for float64 inputs
+    Case("ctc", "ctc(y_true, y_pred)", "keras", lambda m, p, t, w: m.ctc(t, p), domain="ctc_keras",
+         edges=_CTC, compute_dtype="float32"),
+]
+GLUON += [
+    # MXNet's CTC runs in float32 only (float64 data fails in its kernel)
+    Case("ctc", "CTCLoss()(pred, label, pred_lengths)", "gluon", lambda m, p, t, w: m.CTCLoss()(p, t, w),
+         domain="ctc_gluon", edges=_CTC, native_dtypes=("float32",)),
+    Case("ctc", "CTCLoss(layout='TNC', label_layout='TN')(pred, label)", "gluon",
+         lambda m, p, t, w: m.CTCLoss(layout="TNC", label_layout="TN")(p, t), domain="ctc_gluon_tnc",
+         edges=_CTC, native_dtypes=("float32",)),
+]
+OPTAX += [
+    Case("ctc", "ctc_loss(logits, logit_paddings, labels, label_paddings)", "optax",
+         lambda m, p, t, w, x: m.ctc_loss(p, w, t, x), domain="ctc_optax", edges=_CTC,
+         native_promotes=True),
+    Case("ctc", "ctc_loss(..., blank_id=4, log_epsilon=-1e4)", "optax",
+         lambda m, p, t, w, x: m.ctc_loss(p, w, t, x, blank_id=4, log_epsilon=-1e4),
+         domain="ctc_optax_blank4", edges=_CTC, native_promotes=True),
+    # an infeasible sequence's value is log_epsilon-sized (1e4): float32 holds it to ~1e-3, so
+    # its gradient (exp of differences of such values) is only meaningful in float64
+    Case("ctc", "ctc_loss(..., blank_id=4, log_epsilon=-1e4) [infeasible]", "optax",
+         lambda m, p, t, w, x: m.ctc_loss(p, w, t, x, blank_id=4, log_epsilon=-1e4),
+         domain="ctc_optax_blank4", edges=("infeasible",), native_promotes=True,
+         native_dtypes=("float64",)),
+    Case("ctc", "ctc_loss_with_forward_probs(...)[1]", "optax",
+         lambda m, p, t, w, x: m.ctc_loss_with_forward_probs(p, w, t, x)[1], domain="ctc_optax",
+         edges=_CTC, native_promotes=True, term_scale=1e5),
+]
+CTC_DOMAINS = ("ctc", "ctc_torch", "ctc_torch_blank2", "ctc_keras", "ctc_gluon", "ctc_gluon_tnc",
+               "ctc_optax", "ctc_optax_blank4")
+
+
+def _ctc_inputs(case: Case, edge: str | None, dtype: str, rng: np.random.Generator) -> list:
+    n, t_max, c, s = (1, 8, 5, 3) if edge == "batch1" else (3, 8, 5, 3)
+    domain = case.domain
+    blank = {"ctc_torch_blank2": 2, "ctc_gluon": c - 1, "ctc_gluon_tnc": c - 1,
+             "ctc_optax_blank4": 4}.get(domain, 0)
+    classes = np.array([k for k in range(c) if k != blank])
+    labels = classes[rng.integers(0, c - 1, size=(n, s))]
+    labels[0, 1] = labels[0, 0]  # a repeat: needs a blank in between
+    label_lengths = np.full(n, s)
+    label_lengths[n - 1] = min(2, s)
+    input_lengths = np.full(n, t_max)
+    input_lengths[n - 1] = t_max - 2
+    if edge == "empty":
+        label_lengths[n - 1] = 0
+    if edge == "infeasible":  # "aaa" needs 5 frames: give it 4
+        labels[n - 1] = labels[n - 1, 0]
+        label_lengths[n - 1], input_lengths[n - 1] = s, 4
+    logits = 2.0 * rng.normal(size=(n, t_max, c))
+    if domain == "ctc_keras":  # every sequence uses all frames; 0 pads (and is the blank)
+        padded = np.where(np.arange(s) < label_lengths[:, None], labels, 0)
+        return [logits.astype(dtype), padded.astype(np.int64), None]
+    if domain in ("ctc", "ctc_gluon", "ctc_gluon_tnc"):  # -1 pads
+        padded = np.where(np.arange(s) < label_lengths[:, None], labels, -1)
+        if domain == "ctc":
+            return [logits.astype(dtype), padded.astype(np.int64), input_lengths.astype(np.int64)]
+        if domain == "ctc_gluon":  # MXNet wants labels and lengths in the data's dtype
+            return [logits.astype(dtype), padded.astype(dtype), input_lengths.astype(dtype)]
+        return [np.transpose(logits, (1, 0, 2)).astype(dtype), padded.T.astype(dtype), None]
+    if domain in ("ctc_optax", "ctc_optax_blank4"):
+        frames = (np.arange(t_max) >= input_lengths[:, None]).astype(dtype)
+        label_pad = (np.arange(s) >= label_lengths[:, None]).astype(dtype)
+        return [logits.astype(dtype), labels.astype(np.int64), frames, label_pad]
+    # torch: time-major log-probabilities, padded targets and both lengths
+    log_probs = np.transpose(_log_softmax(logits), (1, 0, 2)).astype(dtype)
+    return [log_probs, labels.astype(np.int64), input_lengths.astype(np.int64),
+            label_lengths.astype(np.int64)]
+
+
 ALL_CASES: list[Case] = CANONICAL + TORCH + KERAS + GLUON + OPTAX
 CONVENTIONS = ("polyloss", "torch", "keras", "gluon", "optax")
 
 
 CLASS_DOMAINS = ("binary_logits", "binary_probs", "class_logits", "log_probs_labels", "class_probs",
-                 "prob_pairs", "kl", "counts", "rates", "gaussian", "signed", "vectors", "masks")
+                 "prob_pairs", "kl", "counts", "rates", "gaussian", "signed", "vectors", "masks",
+                 "label_lists", "seg_binary", "seg_classes", "seg_probs",
+                 "embeddings", "probs_labels", "ranking")
 
 
 def _log_softmax(x: np.ndarray) -> np.ndarray:
@@ -460,6 +713,55 @@ def _classification_inputs(case: Case, edge: str | None, dtype: str,
     elif domain == "signed":  # margin losses: scores and ±1 labels
         pred = rng.normal(size=(n, c))
         target = np.where(rng.random((n, c)) < 0.5, -1.0, 1.0)
+    elif domain == "embeddings":  # metric learning: unit vectors and integer labels (3 classes)
+        pred = rng.normal(size=(n, c))
+        target = rng.integers(0, 3, size=n).astype(np.int64)
+        if edge == "one_class":  # no negatives: every loss is 0 (Keras masks them all)
+            target[:] = 1
+        elif edge == "identical" and n > 2:  # exact unit vectors: cosine distances exactly 0
+            pred[:3] = np.eye(c)[0]
+            target[2], target[1] = target[0], (target[0] + 1) % 3
+        pred = pred / np.sqrt((pred * pred).sum(axis=-1, keepdims=True))
+    elif domain == "probs_labels":  # probabilities and integer labels
+        pred = np.exp(_log_softmax(logits))
+        target = labels.astype(np.int64)
+        if edge == "confident":  # one-hot predictions, right in even rows, wrong in odd ones
+            hit = labels.copy()
+            hit[1::2] = (labels[1::2] + 1) % c
+            pred = np.eye(c)[hit]
+    elif domain == "label_lists":  # torch's multi-label index lists, padded with -1
+        pred = logits
+        target = np.full((n, c), -1, dtype=np.int64)
+        for i in range(n):
+            k = (0, c, 2, 1, 3, 2)[i % 6]  # none, every class, ...
+            target[i, :k] = rng.permutation(c)[:k]
+            if k < c - 1:
+                target[i, k + 1:] = rng.integers(0, c, size=c - k - 1)  # after the -1: not read
+        if n > 3:
+            target[3, :3] = (target[3, 0], target[3, 0], -1)  # a duplicate
+    elif domain in ("seg_binary", "seg_classes", "seg_probs"):  # segmentation, (N, C, 4, 4)
+        k = 1 if domain == "seg_binary" else 3
+        pred = 2.0 * rng.normal(size=(n, k, 4, 4))
+        if edge == "ties":
+            pred = np.round(pred * 2) / 2
+        if domain == "seg_probs":  # softmax probabilities, or eighths summing to 1 (ties)
+            pred = np.exp(pred - np.log(np.exp(pred).sum(axis=1, keepdims=True)))
+            if edge == "ties":
+                pred = np.moveaxis(rng.multinomial(8, [1 / 3] * 3, size=(n, 4, 4)), -1, 1) / 8.0
+        if domain == "seg_binary":
+            target = (rng.random((n, 1, 4, 4)) < 0.4).astype(np.float64)
+        else:
+            target = rng.integers(0, k, size=(n, 4, 4)).astype(np.int64)
+            if edge == "absent":
+                target[target == 1] = 2
+        if edge == "ignored":
+            target[rng.random(target.shape) < 0.25] = 255
+            target[-1] = 255
+    elif domain == "ranking":  # lists of item scores and graded relevance labels 0..3
+        pred = logits
+        target = rng.integers(0, 4, size=(n, c)).astype(np.float64)
+        if edge == "all_equal":
+            target[:] = 1.0
     else:  # gaussian
         target = rng.normal(size=(n, c))
         pred = target + rng.normal(size=(n, c))
@@ -476,6 +778,13 @@ def _classification_inputs(case: Case, edge: str | None, dtype: str,
             weight = rng.normal(size=(n, c)).astype(dtype)
         elif case.weight_kind == "pair_labels":  # ±1 per vector pair
             weight = np.where(rng.random(n) < 0.5, -1.0, 1.0).astype(dtype)
+        elif case.weight_kind == "binary_pair_labels":  # 0/1 per vector pair (1 = similar)
+            weight = (rng.random(n) < 0.5).astype(dtype)
+        elif case.weight_kind == "item_mask":  # a boolean `where` over list items
+            weight = rng.random((n, c)) < 0.7
+            weight[:, 0] = True
+            if edge == "no_valid":  # a list with no valid item (0, left out of the mean)
+                weight[0] = False
         else:
             weight = rng.uniform(0.1, 2.0, size=(n,)).astype(dtype)
     return [pred, target, weight]
@@ -485,6 +794,8 @@ def make_inputs(case: Case, edge: str | None, dtype: str, seed: int = 0) -> list
     """``[pred, target, weight]`` as NumPy arrays of ``dtype`` (weight may be ``None``;
     class labels stay int64)."""
     rng = np.random.default_rng(seed)
+    if case.domain in CTC_DOMAINS:
+        return _ctc_inputs(case, edge, dtype, rng)
     if case.domain in CLASS_DOMAINS:
         return _classification_inputs(case, edge, dtype, rng)
     shape = (1, 5) if edge == "batch1" else (6, 4)

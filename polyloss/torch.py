@@ -1021,9 +1021,9 @@ def ctc_loss(log_probs: Any, targets: Any, input_lengths: Any, target_lengths: A
                                         "input_lengths", x)
         tgt_len = sequence.lengths_array(backend, _one_per_batch(target_lengths, unbatched), n,
                                          "target_lengths", x)
-        if unbatched:
+        if unbatched and not (backend.values_known(y) and backend.values_known(tgt_len)):
             y = xp.expand_dims(y, axis=0)
-        elif len(y.shape) == 1:
+        elif len(y.shape) == 1:  # torch reads an unbatched target as the concatenated form
             y = _concatenated_targets(backend, y, tgt_len)
         if len(y.shape) != 2 or y.shape[0] != n:
             raise ValueError(f"polyloss: targets must be (N, S) with N = {n}, or 1-D, got shape "

@@ -16,6 +16,7 @@ test itself; nothing here computes a loss.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Callable
@@ -293,6 +294,49 @@ def require_module(name: str, reason: str | None = None) -> Any:
     if name in BACKENDS:
         BACKENDS[name].setup()
     return mod
+
+
+# torch before TensorFlow (they share libraries); Keras only with its TensorFlow backend
+_NATIVE_ORDER = ("torch", "tensorflow", "keras", "jax", "optax", "mxnet")
+_NATIVE_MISSING = {
+    "torch": "torch is not installed in this environment",
+    "tensorflow": "tensorflow is not installed in this environment",
+    "keras": "keras (TensorFlow backend) is not installed",
+    "jax": "jax is not installed in this environment",
+    "optax": "jax/optax are not installed in this environment",
+    "mxnet": "mxnet is not installed (or not usable with this NumPy) in this environment",
+}
+
+
+@functools.cache
+def _native_module(name: str) -> Any:
+    def optional(module: str) -> Any:
+        try:
+            return require_module(module)
+        except pytest.skip.Exception:
+            return None
+
+    if name == "keras":
+        keras = optional("keras") if _native_module("tensorflow") is not None else None
+        return keras if keras is not None and keras.backend.backend() == "tensorflow" else None
+    if name == "optax":
+        return optional("optax") if _native_module("jax") is not None else None
+    return optional(name)
+
+
+def natives(*names: str) -> tuple:
+    """The named native frameworks (``torch``, ``tensorflow``, ``keras``, ``jax``, ``optax``,
+    ``mxnet``), each ``None`` where it is not installed, so that a file's other tests still
+    run; imported in a safe order (JAX with 64-bit enabled, by the parity set-up)."""
+    for name in _NATIVE_ORDER:
+        if name in names:
+            _native_module(name)
+    return tuple(_native_module(name) for name in names)
+
+
+def needs(name: str) -> Any:
+    """A ``skipif`` mark for tests that call the native ``name``."""
+    return pytest.mark.skipif(_native_module(name) is None, reason=_NATIVE_MISSING[name])
 
 
 # ---- inputs -------------------------------------------------------------------------------

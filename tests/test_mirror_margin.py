@@ -49,7 +49,8 @@ from _native import (
     KnownBugs,
     assert_close,
     kind_params,
-    require_module,
+    natives,
+    needs,
     rtol_for,
     run_on,
     to_numpy,
@@ -65,28 +66,8 @@ pytestmark = [
 ]
 
 
-def _optional(name: str, reason: str | None = None):
-    """The module, or ``None`` where it is not installed (its tests skip, the rest run)."""
-    try:
-        return require_module(name, reason)
-    except pytest.skip.Exception:
-        return None
-
-
-torch = _optional("torch")  # before TensorFlow (shared libraries)
-tf = _optional("tensorflow")
-keras = _optional("keras") if tf is not None else None
-if keras is not None and keras.backend.backend() != "tensorflow":
-    keras = None
-jax = _optional("jax")  # 64-bit enabled by the parity set-up
-optax = _optional("optax") if jax is not None else None
-mx = _optional("mxnet")
-
-needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed in this environment")
-needs_keras = pytest.mark.skipif(keras is None, reason="keras (TensorFlow backend) is not installed")
-needs_optax = pytest.mark.skipif(optax is None, reason="jax/optax are not installed in this environment")
-needs_mxnet = pytest.mark.skipif(mx is None, reason="mxnet is not installed (or not usable with this "
-                                                    "NumPy) in this environment")
+torch, tf, keras, jax, optax, mx = natives("torch", "tensorflow", "keras", "jax", "optax", "mxnet")
+needs_torch, needs_keras, needs_optax, needs_mxnet = (needs(n) for n in ("torch", "keras", "optax", "mxnet"))
 
 DTYPES = ["float32", "float64"]
 N, C, D, T = 6, 5, 4, 3  # batch, classes, features, extra axis

@@ -38,7 +38,16 @@ import math
 
 import numpy as np
 import pytest
-from _native import KINDS, assert_close, kind_params, require_module, rtol_for, run_on, to_numpy
+from _native import (
+    KINDS,
+    assert_close,
+    kind_params,
+    natives,
+    needs,
+    rtol_for,
+    run_on,
+    to_numpy,
+)
 from conftest import AUTOGRAD
 
 import polyloss.gluon as pg
@@ -47,23 +56,8 @@ import polyloss.keras as pk
 pytestmark = [pytest.mark.native]
 
 
-def _optional(name: str):
-    try:
-        return require_module(name)
-    except pytest.skip.Exception:
-        return None
-
-
-torch = _optional("torch")  # before TensorFlow (shared libraries)
-tf = _optional("tensorflow")
-keras = _optional("keras") if tf is not None else None
-if keras is not None and keras.backend.backend() != "tensorflow":
-    keras = None
-mx = _optional("mxnet")
-
-needs_keras = pytest.mark.skipif(keras is None, reason="keras (TensorFlow backend) is not installed")
-needs_mxnet = pytest.mark.skipif(mx is None, reason="mxnet is not installed (or not usable with this "
-                                                    "NumPy) in this environment")
+torch, tf, keras, mx = natives("torch", "tensorflow", "keras", "mxnet")
+needs_keras, needs_mxnet = needs("keras"), needs("mxnet")
 DTYPES = ("float32", "float64")
 N, D, C = 6, 5, 4
 
@@ -621,7 +615,7 @@ def test_bad_input_raises_naming_the_argument(kind, rng):
 def test_out_of_range_labels_are_nan_under_jit(rng):
     """Labels cannot be read under ``jax.jit``: an out-of-range GCE label gives NaN there (Keras
     gives 1/q from an all-zero one-hot)."""
-    jax = _optional("jax")
+    (jax,) = natives("jax")
     if jax is None:
         pytest.skip("jax is not installed in this environment")
     yl, p = gce_inputs("random", "float64", rng)

@@ -34,7 +34,8 @@ from _native import (
     SUBNORMAL_FLOOR,
     ClassicNDResult,
     kind_params,
-    require_module,
+    natives,
+    needs,
     rtol_for,
     run_on,
     to_numpy,
@@ -50,20 +51,10 @@ pytestmark = [
 ]
 
 
-def _optional(name):
-    try:
-        return require_module(name)
-    except pytest.skip.Exception:
-        return None
-
-
-torch = _optional("torch")
-jax = _optional("jax")  # 64-bit enabled by the parity set-up
-optax = _optional("optax") if jax is not None else None
+torch, jax, optax = natives("torch", "jax", "optax")
 jnp = jax.numpy if jax is not None else None
 
-needs_optax = pytest.mark.skipif(optax is None, reason="jax/optax are not installed in this environment")
-needs_jax = pytest.mark.skipif(jax is None, reason="jax is not installed in this environment")
+needs_optax, needs_jax = needs("optax"), needs("jax")
 DTYPES = ["float32", "float64"]
 GRAD_BACKENDS = [pytest.param(b, id=b.name) for b in AUTOGRAD if b.name != "jax"]
 
@@ -90,21 +81,27 @@ def check(actual, expected, *, dtype, n=1, scale=0.0, err_msg="", check_dtype=Tr
 
 
 def optax_vg(name, arrays, grad=True, argnum=0, **kw):
-    """optax's ``(value, d Σvalue / d arrays[argnum])`` on JAX arrays of the same bits."""
+    """optax's ``(value, d Σvalue / d arrays[argnum])`` on JAX arrays of the same bits (eager)."""
     fn = getattr(optax.losses, name)
     xs = [jnp.asarray(a) for a in arrays]
     kw = {k: (jnp.asarray(v) if isinstance(v, np.ndarray) else v) for k, v in kw.items()}
 
-    def total(x):
-        args = list(xs)
-        args[argnum] = x
+    def total(x, others):
+        args = list(others)
+        args.insert(argnum, x)
         out = fn(*args, **kw)
         return jnp.sum(out), out
 
+    # losses with many operations: one jit compilation is cheaper than eager per-op compiles
+    run = jax.jit if name in _JIT_NATIVE else (lambda f: f)
+    others = xs[:argnum] + xs[argnum + 1:]
     if not grad:
-        return np.asarray(total(xs[argnum])[1]), None
-    (_, out), g = jax.value_and_grad(total, has_aux=True)(xs[argnum])
+        return np.asarray(run(total)(xs[argnum], others)[1]), None
+    (_, out), g = run(jax.value_and_grad(total, has_aux=True))(xs[argnum], others)
     return np.asarray(out), np.asarray(g)
+
+
+_JIT_NATIVE = ("ntxent", "multiclass_sparsemax_loss")
 
 
 def mirror_vg(name, arrays, grad=True, argnum=0, **kw):
@@ -297,7 +294,7 @@ def test_ranking_softmax_matches_optax(case, dtype, rng):
             extra = {} if isinstance(rf, str) else {"reduce_fn": rf}
             scale = per if rf is None else per.sum() / (1 if rf is jnp.sum else N)
             msg = f"{case} {sorted(kw)} {getattr(rf, '__name__', rf)}"
-            for argnum in (0, 1):
+            for argnum in (0, 1) if rf in ("default", None) else (0,):
                 ev, eg = optax_vg("ranking_softmax_loss", [logits, labels], argnum=argnum, **kw, **extra)
                 gv, gg = mirror_vg("ranking_softmax_loss", [logits, labels], argnum=argnum, **kw, **extra)
                 check(gv, ev, dtype=dtype, n=C * N, scale=scale, err_msg=msg)
@@ -370,7 +367,7 @@ def ntx_scale(e, temperature):
 @pytest.mark.parametrize("case", ["random", "one_class", "singletons", "identical"])
 def test_ntxent_matches_optax(case, dtype, rng):
     e, y = emb_inputs(case, dtype, rng)
-    for temperature in (0.07, 0.5) if case == "random" else (0.07,):
+    for temperature in (0.07, 0.5) if case == "random" and dtype == "float64" else (0.07,):
         ev, eg = optax_vg("ntxent", [e, y], temperature=temperature)
         gv, gg = mirror_vg("ntxent", [e, y], temperature=temperature)
         vs, gs = ntx_scale(e, temperature)
@@ -586,7 +583,7 @@ def test_canonical_ntxent_matches_oracle(backend, dtype, rng):
     for case in ("random", "one_class", "singletons", "identical"):
         e, y = emb_inputs(case, dtype, rng)
         w = rng.uniform(0.2, 2.0, size=N).astype(dtype)
-        for plan in NTX_PLANS:
+        for plan in NTX_PLANS if case == "random" else NTX_PLANS[:2] + NTX_PLANS[-1:]:
             kw = {k: v for k, v in plan.items() if k != "weights"}
             arrays = [e, y] + ([w] if plan.get("weights") else [])
             expected = np_ntxent(e, y, w=w if plan.get("weights") else None, **kw)
@@ -677,7 +674,7 @@ def test_canonical_contrastive_matches_oracle(backend, dtype, rng):
     for case in ("random", "identical", "at_margin", "soft"):
         x1, x2, y = contrastive_inputs(case, dtype, rng)
         w = rng.uniform(0.2, 2.0, size=N).astype(dtype)
-        for plan in CON_PLANS:
+        for plan in CON_PLANS if case == "random" else CON_PLANS[:2]:
             kw = {k: v for k, v in plan.items() if k != "weights"}
             ww = w if plan.get("weights") else None
             expected = np_contrastive(x1, x2, y, w=ww, **kw)

@@ -99,10 +99,16 @@ def _jax_backend() -> Backend:
     floats = frozenset(
         np.dtype(t) for t in (jnp.float16, jnp.bfloat16, jnp.float32, jnp.float64)
     )
+    try:  # inside a trace even values derived from concrete captured arrays are tracers
+        from jax._src.core import trace_state_clean
+    except ImportError:  # pragma: no cover - older or newer JAX
+        def trace_state_clean() -> bool:
+            return True
+
     return Backend(
         "jax", jnp, _compat_device, floats,
         stop_gradient=jax.lax.stop_gradient,
-        values_known=lambda x: not isinstance(x, jax.core.Tracer),
+        values_known=lambda x: not isinstance(x, jax.core.Tracer) and trace_state_clean(),
     )
 
 

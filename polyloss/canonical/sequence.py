@@ -111,12 +111,16 @@ def sequence_nll(backend: Backend, log_probs: Any, labels: Any, label_lengths: A
     # sequence's end, which optax returns as forward variables); anything else becomes blank
     in_range = (labels >= 0) & (labels < num_classes)
     safe = xp.where(in_range & ~bad, labels, xp.full_like(labels, blank))
+    if s == 0:  # no label positions: one blank placeholder keeps the state arrays non-empty
+        safe = xp.full((n, 1), blank, dtype=safe.dtype, device=backend.device(log_probs))
     alpha, history = core.ctc_alphas(log_probs, safe, frame_active, blank, log_zero, xp,
                                      keep_all=keep_all, start_floor=start_floor)
     nll = -core.ctc_log_likelihood(alpha, label_lengths, xp)
     feasible = core.required_frames(safe, label_lengths, xp) <= input_lengths
     if s:
         nll = xp.where(xp.any(bad, axis=1), xp.full_like(nll, math.nan), nll)
+    elif history is not None:
+        history = history[:, :, :1]
     return nll, feasible, history
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -42,3 +43,16 @@ def softplus(x: Any, xp: Any) -> Any:
     abs_x = xp.where(positive, x, -x)
     relu_x = xp.where(positive, x, 0.0)
     return relu_x + xp.log1p(xp.exp(-abs_x))
+
+
+def take_along_last(x: Any, index: Any, xp: Any) -> Any:
+    """``x``'s entries at ``index`` along the last axis (``index`` has ``x``'s shape except,
+    possibly, the last dimension): a gather where the namespace has ``take_along_axis``, a
+    ``take`` on the flattened array elsewhere (Dask)."""
+    if hasattr(xp, "take_along_axis"):
+        return xp.take_along_axis(x, index, axis=-1)
+    shape, out_shape = tuple(x.shape), tuple(index.shape)
+    n, k, rows = shape[-1], out_shape[-1], math.prod(shape[:-1])
+    offsets = xp.reshape(xp.arange(rows, dtype=index.dtype) * n, (rows, 1))
+    flat = xp.reshape(xp.reshape(index, (rows, k)) + offsets, (rows * k,))
+    return xp.reshape(xp.take(xp.reshape(x, (rows * n,)), flat), out_shape)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
+
+from polyloss.core._helpers import take_along_last
 
 
 def soft_counts(probs: Any, target: Any, axes: tuple, xp: Any) -> tuple:
@@ -21,19 +22,6 @@ def tversky_index(tp: Any, fp: Any, fn: Any, alpha: float, beta: float, smooth_n
 
 
 # ---- Lovász extension of the Jaccard loss (Berman, Triki & Blaschko 2018) -----------------
-
-def take_along_last(x: Any, index: Any, xp: Any) -> Any:
-    """``x``'s entries at ``index`` along the last axis (``index`` has ``x``'s shape): a gather
-    where the namespace has ``take_along_axis``, a ``take`` on the flattened array elsewhere
-    (Dask)."""
-    if hasattr(xp, "take_along_axis"):
-        return xp.take_along_axis(x, index, axis=-1)
-    shape = tuple(x.shape)
-    n, rows = shape[-1], math.prod(shape[:-1])
-    offsets = xp.reshape(xp.arange(rows, dtype=index.dtype) * n, (rows, 1))
-    flat = xp.reshape(xp.reshape(index, (rows, n)) + offsets, (rows * n,))
-    return xp.reshape(xp.take(xp.reshape(x, (rows * n,)), flat), shape)
-
 
 def _jaccard_loss(intersection: Any, union: Any, xp: Any) -> Any:
     """``1 - I/U``; 0 where ``U = 0`` (no ground truth and no error yet: nothing is wrong)."""

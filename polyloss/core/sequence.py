@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from polyloss.core._helpers import take_along_last
+
 
 def extended_labels(labels: Any, blank: int, xp: Any) -> Any:
     """``(N, S)`` labels to the ``(N, 2S + 1)`` extended sequence with blanks around and
@@ -67,8 +69,7 @@ def ctc_alphas(log_probs: Any, labels: Any, frame_active: Any, blank: int, log_z
     ext = extended_labels(labels, blank, xp)
     states = ext.shape[1]
     # every frame's log-probability of every state's symbol, gathered once: (N, T, 2S+1)
-    emit = xp.take_along_axis(
-        log_probs, xp.broadcast_to(ext[:, None, :], (n, t_max, states)), axis=2)
+    emit = take_along_last(log_probs, xp.broadcast_to(ext[:, None, :], (n, t_max, states)), xp)
     floor = xp.full_like(emit[:, 0, :], log_zero)
     zeros = xp.zeros_like(floor)
     # a skip onto a repeated label costs log_zero (optax's leak, invisible next to any real
@@ -101,7 +102,7 @@ def ctc_alphas(log_probs: Any, labels: Any, frame_active: Any, blank: int, log_z
 def ctc_log_likelihood(alpha: Any, label_lengths: Any, xp: Any) -> Any:
     """``log p(labels | x)`` from the final alphas: the paths ending on the last label or
     on the blank after it (only the blank for an empty label sequence)."""
-    last_blank = xp.take_along_axis(alpha, 2 * label_lengths[:, None], axis=1)[:, 0]
+    last_blank = take_along_last(alpha, 2 * label_lengths[:, None], xp)[:, 0]
     last_label_index = xp.where(label_lengths > 0, 2 * label_lengths - 1, 0)
-    last_label = xp.take_along_axis(alpha, last_label_index[:, None], axis=1)[:, 0]
+    last_label = take_along_last(alpha, last_label_index[:, None], xp)[:, 0]
     return xp.where(label_lengths > 0, xp.logaddexp(last_blank, last_label), last_blank)

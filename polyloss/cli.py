@@ -4,6 +4,8 @@
 float64 oracle (canonical losses) or the framework's real native loss (mirrors), values and
 gradients, as a table; exit status 0 only when every cell is within tolerance.
 ``polyloss bench``: polyloss's time as a ratio of the native loss's, measured in one process.
+``polyloss plot``: loss-versus-prediction curves under one or more conventions, or seed 000's
+focal / cross-entropy ratio figure, saved as PNG (needs matplotlib: the ``plot`` extra).
 """
 
 from __future__ import annotations
@@ -137,6 +139,42 @@ def bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def plot(args: argparse.Namespace) -> int:
+    """``polyloss plot``: draw the requested figure (matplotlib imported only here, lazily)."""
+    from polyloss import plot as plots
+
+    if args.list:
+        print(plots.describe())
+        return 0
+    if not args.out:
+        print("polyloss plot: --out FILE.png is required", file=sys.stderr)
+        return 2
+    if args.seed000_focal_ratio:
+        path = plots.plot_focal_ratio(args.out)
+    else:
+        lo, hi = args.range if args.range else (None, None)
+        try:
+            path = plots.plot_loss(args.loss, args.convention or ["polyloss"], args.out, lo=lo, hi=hi,
+                                   points=args.points, logx=args.logx, logy=args.logy, target=args.target,
+                                   delta=args.delta, gamma=args.gamma)
+        except ValueError as e:
+            print(f"polyloss plot: {e}", file=sys.stderr)
+            return 2
+    print(f"wrote {path}")
+    return 0
+
+
+_PLOT_EPILOG = """examples:
+  polyloss plot --loss huber --delta 0.5 --convention polyloss --convention gluon --out huber.png
+  polyloss plot --loss bce --convention torch --convention keras --convention gluon \\
+                --range 1e-20 1 --logx --out bce.png
+  polyloss plot --seed000-focal-ratio --out ratio.png
+  polyloss plot --list
+The curve is the per-element loss of one prediction against a fixed target (0 for regression
+losses, where x is prediction - target; 1 for classification losses, where x is the probability
+or the logit), computed with polyloss's mirrors of each convention on NumPy float64."""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="polyloss", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -153,6 +191,30 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--repeats", type=int, default=7, help="interleaved rounds (median)")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=bench)
+    from polyloss.plot import CONVENTIONS as PLOT_CONVENTIONS
+    from polyloss.plot import LOSSES as PLOT_LOSSES
+
+    pl = sub.add_parser("plot", help="draw loss curves (PNG)", epilog=_PLOT_EPILOG,
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        description="Draw the loss-versus-prediction curve of a loss under one or more "
+                                    "conventions (overlaid), or seed 000's focal/cross-entropy ratio.")
+    what = pl.add_mutually_exclusive_group(required=True)
+    what.add_argument("--loss", choices=sorted(PLOT_LOSSES), help="the loss to draw")
+    what.add_argument("--seed000-focal-ratio", action="store_true",
+                      help="seed 000's focal / cross-entropy ratio for gamma 0, 0.5, 1, 2, 5, 10")
+    what.add_argument("--list", action="store_true", help="list the losses and their conventions")
+    pl.add_argument("--convention", action="append", choices=PLOT_CONVENTIONS,
+                    help="draw under this convention (repeatable: overlaid; default polyloss)")
+    pl.add_argument("--out", metavar="FILE.png", help="where to save the figure (required)")
+    pl.add_argument("--range", nargs=2, type=float, metavar=("LO", "HI"),
+                    help="x range (default: -5 5 for residuals and logits, 1e-4 1-1e-4 for probabilities)")
+    pl.add_argument("--points", type=int, default=401, help="points on the curve (default %(default)s)")
+    pl.add_argument("--logx", action="store_true", help="logarithmic x axis (positive range)")
+    pl.add_argument("--logy", action="store_true", help="logarithmic y axis")
+    pl.add_argument("--target", type=float, help="the fixed target (default 0 regression, 1 classification)")
+    pl.add_argument("--delta", type=float, default=1.0, help="huber's delta (default %(default)s)")
+    pl.add_argument("--gamma", type=float, default=2.0, help="focal's gamma (default %(default)s)")
+    pl.set_defaults(func=plot)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -26,7 +26,10 @@ Deliberate differences from Gluon (documented in docs/conventions.md):
 
 from __future__ import annotations
 
+import itertools
 import math
+import sys
+import weakref
 from typing import Any
 
 from polyloss._inputs import finish, prepare, prepare_extra
@@ -89,13 +92,30 @@ def _mean_except(xp: Any, loss: Any, batch_axis: int) -> Any:
 
 class Loss:
     """``mxnet.gluon.loss.Loss(weight, batch_axis)``: a global scalar ``weight`` and the
-    batch axis that is kept."""
+    batch axis that is kept.
+
+    When ``mxnet`` has been imported before a loss is constructed, the instance is also a
+    ``mxnet.gluon.loss.Loss`` (a ``HybridBlock``; see :class:`_GluonBlock`): MXNet inputs go
+    through Gluon's ``Block.__call__``/``hybrid_forward`` and the block ``hybridize()``s.
+    """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Loss:
+        if "mxnet" in sys.modules:  # never imports MXNet: a Gluon user has imported it already
+            cls = _gluon_class(cls)
+        return super().__new__(cls)
 
     def __init__(self, weight: float | None, batch_axis: int, **kwargs: Any) -> None:
         if weight is not None and not isinstance(weight, (int, float)):
             raise TypeError(f"polyloss: weight must be a number or None, got {type(weight).__name__}")
+        if isinstance(self, _GluonBlock):
+            from mxnet.gluon.loss import Loss as GluonLoss
+
+            GluonLoss.__init__(self, weight, batch_axis, **kwargs)  # prefix=, params=
         self._weight = weight
         self._batch_axis = batch_axis
+
+    def _call(self, *args: Any) -> Any:
+        return self.forward(*args)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(batch_axis={self._batch_axis}, w={self._weight})"
@@ -107,7 +127,7 @@ class Loss:
         return self._weight
 
     def __call__(self, pred: Any, label: Any, sample_weight: Any = None) -> Any:
-        return self.forward(pred, label, sample_weight)
+        return self._call(pred, label, sample_weight)
 
     def forward(self, pred: Any, label: Any, sample_weight: Any = None) -> Any:
         with backend_of(pred, label, sample_weight, names=_NAMES).scope():
@@ -195,7 +215,7 @@ class SigmoidBinaryCrossEntropyLoss(Loss):
         self._from_sigmoid = from_sigmoid
 
     def __call__(self, pred: Any, label: Any, sample_weight: Any = None, pos_weight: Any = None) -> Any:
-        return self.forward(pred, label, sample_weight, pos_weight)
+        return self._call(pred, label, sample_weight, pos_weight)
 
     def forward(self, pred: Any, label: Any, sample_weight: Any = None, pos_weight: Any = None) -> Any:
         names = _NAMES + ("pos_weight",)
@@ -318,7 +338,7 @@ class PoissonNLLLoss(Loss):
         self._compute_full = compute_full
 
     def __call__(self, pred: Any, target: Any, sample_weight: Any = None, epsilon: float = 1e-08) -> Any:
-        return self.forward(pred, target, sample_weight, epsilon)
+        return self._call(pred, target, sample_weight, epsilon)
 
     def forward(self, pred: Any, target: Any, sample_weight: Any = None, epsilon: float = 1e-08) -> Any:
         with backend_of(pred, target, sample_weight, names=_NAMES).scope():
@@ -394,7 +414,7 @@ class CosineEmbeddingLoss(Loss):
         self._margin = margin
 
     def __call__(self, input1: Any, input2: Any, label: Any, sample_weight: Any = None) -> Any:
-        return self.forward(input1, input2, label, sample_weight)
+        return self._call(input1, input2, label, sample_weight)
 
     def forward(self, input1: Any, input2: Any, label: Any, sample_weight: Any = None) -> Any:
         names = ("input1", "input2", "sample_weight", "label")
@@ -426,7 +446,7 @@ class TripletLoss(Loss):
         self._margin = margin
 
     def __call__(self, pred: Any, positive: Any, negative: Any) -> Any:
-        return self.forward(pred, positive, negative)
+        return self._call(pred, positive, negative)
 
     def forward(self, pred: Any, positive: Any, negative: Any) -> Any:
         names = ("pred", "positive", "sample_weight", "negative")
@@ -470,7 +490,7 @@ class CTCLoss(Loss):
 
     def __call__(self, pred: Any, label: Any, pred_lengths: Any = None, label_lengths: Any = None,
                  sample_weight: Any = None) -> Any:
-        return self.forward(pred, label, pred_lengths, label_lengths, sample_weight)
+        return self._call(pred, label, pred_lengths, label_lengths, sample_weight)
 
     def forward(self, pred: Any, label: Any, pred_lengths: Any = None, label_lengths: Any = None,
                 sample_weight: Any = None) -> Any:
@@ -548,7 +568,7 @@ class SDMLLoss(Loss):
         self.smoothing_parameter = smoothing_parameter
 
     def __call__(self, x1: Any, x2: Any) -> Any:
-        return self.forward(x1, x2)
+        return self._call(x1, x2)
 
     def forward(self, x1: Any, x2: Any) -> Any:
         names = ("x1", "x2", "sample_weight")
@@ -574,3 +594,103 @@ class SDMLLoss(Loss):
             labels = gold * (1.0 - s) + off
             loss = labels * (xp.log(labels + _LOG_EPS) - log_probabilities)
             return finish(p, xp.sum(loss, axis=1))
+
+
+# ---- the Gluon block ------------------------------------------------------------------------
+# Built only once MXNet is imported (``import polyloss.gluon`` never imports it): each loss
+# class gets a subclass ``(_GluonBlock, <class>, mxnet.gluon.loss.Loss)`` of the same name, and
+# ``Loss.__new__`` makes instances of it.
+
+_GLUON_CLASSES: dict[type, type] = {}
+_GRAPH_KEYS = itertools.count()
+
+
+def _gluon_class(cls: type) -> type:
+    """``cls`` as a Gluon ``HybridBlock`` loss (``cls`` itself if it is one already)."""
+    if issubclass(cls, _GluonBlock):
+        return cls
+    block = _GLUON_CLASSES.get(cls)
+    if block is None:
+        from mxnet.gluon.loss import Loss as GluonLoss  # mxnet is imported already (Loss.__new__)
+
+        block = type(cls.__name__, (_GluonBlock, cls, GluonLoss), {
+            "__module__": cls.__module__, "__qualname__": cls.__qualname__, "__doc__": cls.__doc__,
+        })
+        _GLUON_CLASSES[cls] = block
+    return block
+
+
+def _is_mxnet_value(x: Any) -> bool:
+    import mxnet as mx
+
+    return isinstance(x, (mx.nd.NDArray, mx.sym.Symbol))
+
+
+class _GluonBlock:
+    """What makes a polyloss Gluon loss a ``mxnet.gluon.loss.Loss`` drop-in.
+
+    A call whose arrays are all MXNet values (``mx.nd``/``mx.np`` arrays, or symbols when the
+    loss sits inside a hybridized parent) goes through Gluon's ``Block.__call__`` (hooks),
+    ``HybridBlock.forward`` and :meth:`hybrid_forward`; any other call keeps polyloss's own
+    path. Arguments that are not MXNet values (``None``, Python numbers such as
+    ``PoissonNLLLoss``'s ``epsilon``) are held by the block, not passed to Gluon, which accepts
+    only arrays; a new pattern of them rebuilds a hybridized block's cached graph.
+
+    ``hybrid_forward(F, ...)``: with ``F = mx.nd`` (imperative) the polyloss computation runs on
+    the arrays and is recorded by autograd op by op; with ``F = mx.sym`` (hybridized) it
+    becomes one ``Custom`` node (:func:`polyloss.backends.mxnet.call_in_graph`) that runs the
+    same computation on the node's values, because symbols carry no shapes and every loss
+    reads them. Both give the imperative values and gradients, bit for bit.
+    """
+
+    _polyloss_static: tuple | None = None
+
+    def _call(self, *args: Any) -> Any:
+        if not all(_is_mxnet_value(a) for a in args if hasattr(a, "shape")):
+            return self._forward(*args)  # NumPy, torch, JAX, TF (or a mix polyloss will name)
+        dynamic = tuple(_is_mxnet_value(a) for a in args)
+        static = tuple(None if d else a for a, d in zip(args, dynamic, strict=True))
+        signature = (dynamic, static)
+        if self._polyloss_static is not None and self._polyloss_static != signature:
+            self._clear_cached_op()
+        self._polyloss_static = signature
+        from mxnet.gluon.block import Block
+
+        return Block.__call__(self, *(a for a, d in zip(args, dynamic, strict=True) if d))
+
+    def forward(self, *args: Any) -> Any:
+        from mxnet.gluon import HybridBlock
+
+        return HybridBlock.forward(self, *args)
+
+    def _forward(self, *args: Any) -> Any:
+        """polyloss's computation: the ``forward`` of the loss class this block extends."""
+        return super().forward(*args)
+
+    def hybrid_forward(self, F: Any, *values: Any) -> Any:  # noqa: N803 - Gluon's name
+        """The loss of ``values`` (the MXNet arguments of the call, in order)."""
+        import mxnet as mx
+
+        signature = self._polyloss_static
+        if F is mx.nd:
+            return self._forward(*_merge(signature, values))
+        from polyloss.backends.mxnet import call_in_graph
+
+        ref = weakref.ref(self)  # the op registry must not keep the block alive
+
+        def compute(*arrays: Any) -> Any:
+            block = ref()
+            if block is None:  # pragma: no cover - a graph outliving its block
+                raise RuntimeError("polyloss: the Gluon loss of this graph no longer exists")
+            return block._forward(*_merge(signature, arrays))
+
+        return call_in_graph(compute, list(values), f"{type(self).__name__}-{next(_GRAPH_KEYS)}")
+
+
+def _merge(signature: tuple | None, values: tuple) -> tuple:
+    """The full argument list: ``values`` at the MXNet positions, the held ones elsewhere."""
+    if signature is None:
+        return tuple(values)
+    dynamic, static = signature
+    it = iter(values)
+    return tuple(next(it) if d else s for d, s in zip(dynamic, static, strict=True))

@@ -10,6 +10,11 @@ the number of per-sample entries), ``"sum"``, ``"mean_with_sample_weight"`` (the
 the sum of the weights) or ``"none"``/``None``; a zero divisor gives 0, and a 1-D empty
 per-sample loss is returned unreduced, as Keras does.
 
+With Keras installed the classes are ``keras.losses.Loss`` subclasses, registered for
+serialization as ``"polyloss>Name"``: a drop-in for ``model.compile(loss=...)``,
+``model.save``/``load_model``. On tensors of the running Keras backend they run Keras's own
+``Loss.__call__`` around polyloss's per-sample values (see :class:`Loss`).
+
 Deliberate differences from Keras (documented in docs/conventions.md):
 
 - Shapes that still differ after Keras's squeeze/expand of a trailing 1, and sample
@@ -48,6 +53,15 @@ from polyloss.core import margin as margin_core
 from polyloss.core import regression as core
 from polyloss.core._helpers import clip_below, softplus
 from polyloss.reduction import align_weight, mean_last_axis, static_size
+
+try:  # the drop-in: with Keras installed, the classes are keras.losses.Loss subclasses
+    import keras as _keras
+    from keras.src.backend import set_keras_mask as _set_keras_mask  # how Keras's losses do it
+
+    _KerasLoss: type = _keras.losses.Loss
+except ImportError:  # no Keras: the classes still work on every framework's arrays
+    _keras = None
+    _KerasLoss = object
 
 __all__ = [
     "Loss", "MeanSquaredError", "MeanAbsoluteError", "MeanAbsolutePercentageError",
@@ -274,21 +288,50 @@ def _snake_case(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-class Loss:
+def _keras_backend_call(y_true: Any, y_pred: Any, sample_weight: Any) -> bool:
+    """Whether a loss call belongs to Keras: ``y_pred`` is a tensor of the Keras backend this
+    process runs (``tf.Tensor`` under ``KERAS_BACKEND=tensorflow``, ``jax.Array`` or a tracer
+    under jax, ``torch.Tensor`` under torch; what a model's ``fit``/``evaluate`` passes) and
+    ``y_true``/``sample_weight`` are such tensors, NumPy arrays or absent."""
+    if _keras is None or not _keras.ops.is_tensor(y_pred):
+        return False
+    return all(x is None or isinstance(x, np.ndarray) or _keras.ops.is_tensor(x)
+               for x in (y_true, sample_weight))
+
+
+class Loss(_KerasLoss):
     """``keras.losses.Loss``: subclasses implement ``call(y_true, y_pred)`` on arrays of one
-    namespace and get Keras's dtype cast, ``sample_weight`` handling and reductions."""
+    namespace and get Keras's dtype cast, ``sample_weight`` handling and reductions.
+
+    With Keras installed this is a ``keras.losses.Loss`` subclass (registered for
+    serialization under ``"polyloss>ClassName"``), so it goes into ``model.compile(loss=...)``
+    and ``keras.models.load_model``. Called on tensors of the running Keras backend, it runs
+    Keras's own ``Loss.__call__`` (its dtype policy, Keras masks, ``sample_weight``/
+    ``class_weight``, reductions, ``tf.distribute`` scaling) around polyloss's per-sample
+    ``call``; on any other arrays (NumPy, or another framework's) polyloss's own path gives
+    the same values in the caller's array type."""
+
+    # TensorFlow's autograph leaves polyloss's Python unconverted, as it leaves Keras's: the
+    # marker of tf.autograph.experimental.do_not_convert (a converted factory-made __init__
+    # was called in place of __call__ under tf.function otherwise)
+    autograph_info__ = frozenset()
 
     def __init__(self, name: str | None = None, reduction: Any = "sum_over_batch_size",
                  dtype: Any = None) -> None:
         self.name = name or _snake_case(type(self).__name__)
         self.reduction = standardize_reduction(reduction)
         self._compute_dtype = _compute_dtype_name(dtype)
+        if _keras is not None:  # what keras.losses.Loss.__init__ sets
+            self._dtype_policy = _keras.dtype_policies.get(dtype or _keras.config.floatx())
+            self._dtype = self._compute_dtype
 
     @property
     def dtype(self) -> str:
         return self._compute_dtype
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+        if _keras_backend_call(y_true, y_pred, sample_weight):
+            return _KerasLoss.__call__(self, y_true, y_pred, sample_weight)
         with backend_of(y_pred, y_true, sample_weight, names=_NAMES).scope():
             p = prepare(y_pred, y_true, sample_weight, names=_NAMES,
                         compute_dtype=self._compute_dtype)
@@ -317,7 +360,12 @@ class _FunctionLoss(Loss):
     _function: str = ""
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
-        return self.call_with_mask(y_true, y_pred)[0]
+        """The per-sample losses; their mask (``ignore_class``, Circle's zero losses) is
+        attached as Keras does (``_keras_mask``), for ``keras.losses.Loss.__call__``."""
+        losses, mask = self.call_with_mask(y_true, y_pred)
+        if mask is not None and _keras is not None and _keras.ops.is_tensor(losses):
+            _set_keras_mask(losses, mask)
+        return losses
 
     def call_with_mask(self, y_true: Any, y_pred: Any) -> tuple[Any, Any]:
         xp = backend_of(y_pred).xp
@@ -707,8 +755,8 @@ def _classification_loss(class_name: str, function: str, defaults: dict, doc: st
 
     def get_config(self) -> dict:
         params = dict(self._fn_params)
-        if class_name == "SparseCategoricalCrossentropy":
-            params.pop("axis")  # Keras leaves it out of this class's config
+        if class_name in ("SparseCategoricalCrossentropy", "CosineSimilarity"):
+            params.pop("axis")  # Keras leaves it out of these classes' configs
         return {**Loss.get_config(self), **params}
 
     signature = _signature(defaults, function, class_name)
@@ -1153,3 +1201,18 @@ class CategoricalGeneralizedCrossEntropy(_FunctionLoss):
 
 _CLASSIFICATION["circle"] = _circle
 _CLASSIFICATION["categorical_generalized_cross_entropy"] = _categorical_generalized_cross_entropy
+
+
+def _register_for_keras() -> None:
+    """Register every loss class with Keras's serialization as ``"polyloss>ClassName"``, so
+    that ``keras.models.load_model`` finds the polyloss class in a saved model's config."""
+    if _keras is None:
+        return
+    register = _keras.saving.register_keras_serializable(package="polyloss")
+    for name in ("Loss", *__all__):
+        obj = globals()[name]
+        if isinstance(obj, type) and issubclass(obj, Loss):
+            register(obj)
+
+
+_register_for_keras()

@@ -23,12 +23,17 @@ Deliberate differences from torch (documented in docs/conventions.md):
 - ``binary_cross_entropy``: the gradient w.r.t. ``target`` where ``input`` is exactly 0 or 1
   is ±100 (the clamped logs) instead of torch's ±inf; the gradient w.r.t. ``input`` is
   torch's, ``(p - y) / max(p(1 - p), 1e-12)``.
+- Under ``torch.compile`` the ``kl_div`` ``'mean'`` and legacy-flag warnings are not issued
+  (Dynamo cannot trace ``warnings.warn``; torch's own are graph nodes that warn per call).
 """
 
 from __future__ import annotations
 
+import functools
+import sys
 import warnings
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -57,7 +62,7 @@ __all__ = [
     "multi_margin_loss", "soft_margin_loss", "margin_ranking_loss",
     "CosineEmbeddingLoss", "TripletMarginLoss", "TripletMarginWithDistanceLoss",
     "cosine_embedding_loss", "triplet_margin_loss", "triplet_margin_with_distance_loss",
-    "pairwise_distance",
+    "pairwise_distance", "PairwiseDistance",
     "CTCLoss", "ctc_loss",
 ]
 
@@ -74,13 +79,54 @@ def _legacy_reduction(size_average: bool | None, reduce: bool | None) -> str:
         ret = "sum"
     else:
         ret = "none"
-    warnings.warn(
+    _warn(
         f"size_average and reduce args will be deprecated, please use reduction='{ret}' "
         "instead.",
-        UserWarning,
         stacklevel=3,
     )
     return ret
+
+
+def _warn(message: str, stacklevel: int) -> None:
+    """``warnings.warn(message, UserWarning)`` from the caller ``stacklevel`` frames up, except
+    while ``torch.compile`` traces: Dynamo cannot trace ``warnings.warn`` (a graph break, an
+    error under ``fullgraph=True``), so a compiled call does not warn (torch's own warnings
+    are graph nodes there and warn on every call)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.compiler.is_compiling():
+        return
+    warnings.warn(message, UserWarning, stacklevel=stacklevel + 1)
+
+
+_Fn = TypeVar("_Fn", bound=Callable[..., Any])
+
+
+def _autocast_to_float32(fn: _Fn) -> _Fn:
+    """torch autocast's float32 policy for ``fn``: inside ``torch.autocast`` (any device type
+    where it is enabled), float16/bfloat16 torch-tensor arguments are cast to float32 first,
+    so the loss comes out in float32 as torch's does. torch lists exactly these losses among
+    its "ops that autocast to float32" (checked on CPU: each returns float32 for bfloat16
+    inputs); its Python-level losses (``gaussian_nll_loss``, ``multilabel_soft_margin_loss``,
+    ``triplet_margin_with_distance_loss``, ``pairwise_distance``) keep the input dtype and are
+    not wrapped. Other arrays and other dtypes pass through untouched."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            args = tuple(_float32_under_autocast(torch, a) for a in args)
+            kwargs = {k: _float32_under_autocast(torch, v) for k, v in kwargs.items()}
+        return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _float32_under_autocast(torch: Any, x: Any) -> Any:
+    if (isinstance(x, torch.Tensor) and x.dtype in (torch.float16, torch.bfloat16)
+            and torch.amp.is_autocast_available(x.device.type)
+            and torch.is_autocast_enabled(x.device.type)):
+        return x.float()
+    return x
 
 
 def _check_reduction(reduction: str) -> None:
@@ -121,6 +167,7 @@ def _elementwise(
         return finish(p, out)
 
 
+@_autocast_to_float32
 def l1_loss(
     input: Any, target: Any, size_average: bool | None = None, reduce: bool | None = None,
     reduction: str = "mean", weight: Any = None,
@@ -131,6 +178,7 @@ def l1_loss(
     return _elementwise(core.absolute_error, input, target, reduction, weight, "sum_of_weights")
 
 
+@_autocast_to_float32
 def mse_loss(
     input: Any, target: Any, size_average: bool | None = None, reduce: bool | None = None,
     reduction: str = "mean", weight: Any = None,
@@ -141,6 +189,7 @@ def mse_loss(
     return _elementwise(core.squared_error, input, target, reduction, weight, "sum_of_weights")
 
 
+@_autocast_to_float32
 def huber_loss(
     input: Any, target: Any, reduction: str = "mean", delta: float = 1.0, weight: Any = None,
 ) -> Any:
@@ -152,6 +201,7 @@ def huber_loss(
     return _elementwise(core.huber, input, target, reduction, weight, "count", delta=float(delta))
 
 
+@_autocast_to_float32
 def smooth_l1_loss(
     input: Any, target: Any, size_average: bool | None = None, reduce: bool | None = None,
     reduction: str = "mean", beta: float = 1.0,
@@ -176,27 +226,73 @@ def _check_beta(beta: Any) -> None:
         raise ValueError(f"smooth_l1_loss does not support negative values for beta, got {beta!r}")
 
 
-class _Loss:
+def _module_base() -> type:
+    """``torch.nn.Module`` when torch can be imported (the loss classes are then drop-ins for
+    ``torch.nn``'s), ``object`` otherwise (the classes still work on every other backend)."""
+    try:
+        import torch
+    except ImportError:
+        return object
+    return torch.nn.Module
+
+
+_ModuleBase: Any = _module_base()
+#: Constructor arguments that ``torch.nn`` stores with ``register_buffer`` (``_WeightedLoss``'s
+#: ``weight``, ``BCEWithLogitsLoss``'s ``weight`` and ``pos_weight``).
+_TENSOR_ARGUMENTS = frozenset({"weight", "pos_weight"})
+
+
+class _Module(_ModuleBase):
+    """The common base of the classes: ``torch.nn.Module`` when torch can be imported.
+
+    Then calls go through ``nn.Module.__call__`` (hooks, ``torch.compile``), and a torch-tensor
+    ``weight``/``pos_weight`` (or ``None``) is a buffer as in ``torch.nn`` (same ``state_dict``
+    keys; ``.to(device)``/``.double()`` move and cast it). Any other array type stays a plain
+    attribute (a buffer holds torch tensors only). Without torch, a plain object with the
+    same ``__call__``/``forward``/``repr``.
+    """
+
+    if _ModuleBase is object:
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            return self.forward(*args, **kwargs)
+
+        def __repr__(self) -> str:
+            return f"{type(self).__name__}({self.extra_repr()})"
+
+        def extra_repr(self) -> str:
+            """Empty, as ``torch.nn``'s losses (their repr is ``Name()``)."""
+            return ""
+    else:
+        def __setattr__(self, name: str, value: Any) -> None:
+            # weight/pos_weight: a torch tensor or None is a buffer (torch.nn registers them so),
+            # any other array a plain attribute; switching between the two moves the entry
+            if name in _TENSOR_ARGUMENTS and "_buffers" in self.__dict__:
+                import torch
+
+                buffers = self.__dict__["_buffers"]
+                if value is None or isinstance(value, torch.Tensor):
+                    if name not in buffers:
+                        self.__dict__.pop(name, None)
+                        self.register_buffer(name, value)
+                        return
+                else:
+                    buffers.pop(name, None)
+            super().__setattr__(name, value)
+
+
+class _Loss(_Module):
     """``torch.nn.modules.loss._Loss``: the reduction argument and its legacy flags."""
 
     def __init__(self, size_average: bool | None = None, reduce: bool | None = None,
                  reduction: str = "mean") -> None:
+        super().__init__()
         if size_average is not None or reduce is not None:
             self.reduction = _legacy_reduction(size_average, reduce)
         else:
             self.reduction = reduction
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
-
     def forward(self, input: Any, target: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
-
-    def extra_repr(self) -> str:
-        return ""
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.extra_repr()})"
 
 
 class L1Loss(_Loss):
@@ -256,6 +352,7 @@ def _elementwise_weight(xp: Any, weight: Any, shape: tuple) -> Any:
     return align_weight(xp, weight, shape, "weight", prefix=False)
 
 
+@_autocast_to_float32
 def binary_cross_entropy(
     input: Any, target: Any, weight: Any = None, size_average: bool | None = None,
     reduce: bool | None = None, reduction: str = "mean",
@@ -303,6 +400,7 @@ def _torch_bce_with_logits(z: Any, y: Any, xp: Any, pos_weight: Any = None) -> A
     return (1.0 - y) * z + minus_log_sigmoid
 
 
+@_autocast_to_float32
 def binary_cross_entropy_with_logits(
     input: Any, target: Any, weight: Any = None, size_average: bool | None = None,
     reduce: bool | None = None, reduction: str = "mean", pos_weight: Any = None,
@@ -360,6 +458,7 @@ def _softmax_family(input: Any, target: Any, weight: Any, ignore_index: int, red
     )
 
 
+@_autocast_to_float32
 def cross_entropy(
     input: Any, target: Any, weight: Any = None, size_average: bool | None = None,
     ignore_index: int = -100, reduce: bool | None = None, reduction: str = "mean",
@@ -377,6 +476,7 @@ def cross_entropy(
     return _softmax_family(input, target, weight, ignore_index, reduction, label_smoothing, "logits")
 
 
+@_autocast_to_float32
 def nll_loss(
     input: Any, target: Any, weight: Any = None, size_average: bool | None = None,
     ignore_index: int = -100, reduce: bool | None = None, reduction: str = "mean",
@@ -390,6 +490,7 @@ def nll_loss(
 _KL_REDUCTIONS = ("none", "batchmean", "sum", "mean")
 
 
+@_autocast_to_float32
 def kl_div(
     input: Any, target: Any, size_average: bool | None = None, reduce: bool | None = None,
     reduction: str = "mean", log_target: bool = False,
@@ -402,12 +503,12 @@ def kl_div(
     if reduction not in _KL_REDUCTIONS:
         raise ValueError(f"{reduction} is not a valid value for reduction")
     if reduction == "mean":
-        warnings.warn(
+        _warn(
             "reduction: 'mean' divides the total loss by both the batch size and the support "
             "size.'batchmean' divides only by the batch size, and aligns with the KL div math "
             "definition.'mean' will be changed to behave the same as 'batchmean' in the next "
             "major release.",
-            UserWarning, stacklevel=2,
+            stacklevel=2,
         )
     with backend_of(input, target, names=_NAMES).scope():
         p = prepare(input, target, names=_NAMES)
@@ -425,6 +526,7 @@ def kl_div(
         return finish(p, out)
 
 
+@_autocast_to_float32
 def poisson_nll_loss(
     input: Any, target: Any, log_input: bool = True, full: bool = False,
     size_average: bool | None = None, eps: float = 1e-8, reduce: bool | None = None,
@@ -610,6 +712,7 @@ def _legacy(size_average: bool | None, reduce: bool | None, reduction: str) -> s
     return reduction
 
 
+@_autocast_to_float32
 def hinge_embedding_loss(
     input: Any, target: Any, margin: float = 1.0, size_average: bool | None = None,
     reduce: bool | None = None, reduction: str = "mean",
@@ -624,6 +727,7 @@ def hinge_embedding_loss(
         return finish(p, _reduce(p.xp, loss, reduction))
 
 
+@_autocast_to_float32
 def soft_margin_loss(
     input: Any, target: Any, size_average: bool | None = None, reduce: bool | None = None,
     reduction: str = "mean",
@@ -637,6 +741,7 @@ def soft_margin_loss(
         return finish(p, _reduce(p.xp, margin_core.soft_margin(p.pred, p.target, p.xp), reduction))
 
 
+@_autocast_to_float32
 def margin_ranking_loss(
     input1: Any, input2: Any, target: Any, margin: float = 0, size_average: bool | None = None,
     reduce: bool | None = None, reduction: str = "mean",
@@ -683,6 +788,7 @@ def _class_index_input(p: Any, name: str = "target") -> tuple:
     return x, t, unbatched
 
 
+@_autocast_to_float32
 def multi_margin_loss(
     input: Any, target: Any, p: int = 1, margin: float = 1.0, weight: Any = None,
     size_average: bool | None = None, reduce: bool | None = None, reduction: str = "mean",
@@ -716,6 +822,7 @@ def multi_margin_loss(
         return finish(prep, _reduce(xp, loss, reduction))
 
 
+@_autocast_to_float32
 def multilabel_margin_loss(
     input: Any, target: Any, size_average: bool | None = None, reduce: bool | None = None,
     reduction: str = "mean",
@@ -812,6 +919,7 @@ class MarginRankingLoss(_Loss):
 _COSINE_EPS = float(np.float32(1e-12))  # torch adds 1e-12 (a float constant) to each squared norm
 
 
+@_autocast_to_float32
 def cosine_embedding_loss(
     input1: Any, input2: Any, target: Any, margin: float = 0, size_average: bool | None = None,
     reduce: bool | None = None, reduction: str = "mean",
@@ -870,6 +978,7 @@ def _triplet(anchor: Any, positive: Any, negative: Any, distance: Any, margin: f
         return finish(prep, _reduce(xp, loss, reduction))
 
 
+@_autocast_to_float32
 def triplet_margin_loss(
     anchor: Any, positive: Any, negative: Any, margin: float = 1.0, p: float = 2, eps: float = 1e-6,
     swap: bool = False, size_average: bool | None = None, reduce: bool | None = None,
@@ -901,6 +1010,21 @@ def triplet_margin_with_distance_loss(
     _check_reduction(reduction)
     distance = distance_function if distance_function is not None else pairwise_distance
     return _triplet(anchor, positive, negative, distance, margin, swap, reduction)
+
+
+class PairwiseDistance(_Module):
+    """``torch.nn.PairwiseDistance(p=2.0, eps=1e-06, keepdim=False)``: :func:`pairwise_distance`
+    as a module (also :class:`TripletMarginWithDistanceLoss`'s default ``distance_function``,
+    as in torch)."""
+
+    def __init__(self, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> None:
+        super().__init__()
+        self.norm = p
+        self.eps = eps
+        self.keepdim = keepdim
+
+    def forward(self, x1: Any, x2: Any) -> Any:
+        return pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)
 
 
 class CosineEmbeddingLoss(_Loss):
@@ -946,7 +1070,7 @@ class TripletMarginWithDistanceLoss(_Loss):
         if margin <= 0:
             raise ValueError("TripletMarginWithDistanceLoss: expected margin to be greater than 0, got "
                              f"{margin} instead")
-        self.distance_function = distance_function if distance_function is not None else pairwise_distance
+        self.distance_function = distance_function if distance_function is not None else PairwiseDistance()
         self.margin = margin
         self.swap = swap
 
@@ -986,6 +1110,7 @@ def _concatenated_targets(backend: Any, targets: Any, lengths: Any) -> Any:
     return xp.reshape(xp.take(targets, xp.reshape(index, (-1,)), axis=0), (len(sizes), longest))
 
 
+@_autocast_to_float32
 def ctc_loss(log_probs: Any, targets: Any, input_lengths: Any, target_lengths: Any, blank: int = 0,
              reduction: str = "mean", zero_infinity: bool = False) -> Any:
     """``torch.nn.functional.ctc_loss``: CTC on ``log_probs`` ``(T, N, C)`` (or ``(T, C)``),

@@ -442,3 +442,113 @@ def _legacy_namespace() -> Any:
 
 
 LEGACY = _legacy_namespace()
+
+
+# ---- symbols: a polyloss computation as one node of a hybridized Gluon graph -----------------
+# MXNet 1.9 symbols carry neither shape nor dtype, and polyloss's losses read both (Gluon's
+# reshape-like rule, the axes of a per-sample mean, label checks). So instead of rebuilding every
+# loss out of symbol operators, ``call_in_graph`` puts the whole computation in one ``Custom``
+# operator: its forward runs the imperative computation (under autograd) on the node's input
+# values, its backward replays that record. The cached graph therefore computes exactly what the
+# imperative call computes, for every loss, and sees each new input shape at run time.
+
+_GRAPH_FUNCTIONS: dict[str, tuple[Any, builtins.bool]] = {}
+_OP_TYPE = "polyloss_call"
+_NpSymbol = mx.symbol.numpy._Symbol
+_registered = [False]
+
+
+def _is_floating(x: Any) -> builtins.bool:
+    return _onp.dtype(x.dtype).kind == "f"
+
+
+class _GraphOp(mx.operator.CustomOp):
+    """Forward: ``fn`` on the input values; backward: ``fn`` again, recorded, with gradients
+    attached only to the inputs the graph wants gradients for (a label cast to integers,
+    e.g. for ``pick``, crashes MXNet 1.9.1's backward if it carries a gradient)."""
+
+    def __init__(self, fn: Any, np_arrays: builtins.bool) -> None:
+        super().__init__()
+        self._fn = fn
+        self._np_arrays = np_arrays
+        self._train = False
+
+    def _view(self, x: Any) -> Any:
+        return x.as_np_ndarray() if self._np_arrays else x
+
+    def forward(self, is_train: Any, req: Any, in_data: Any, out_data: Any, aux: Any) -> None:
+        self._train = builtins.bool(is_train)
+        with mx.autograd.pause(train_mode=self._train):
+            out = self._fn(*(self._view(x) for x in in_data))
+        self.assign(out_data[0], req[0], to_legacy_ndarray(out))
+
+    def backward(self, req: Any, out_grad: Any, in_data: Any, out_data: Any, in_grad: Any,
+                 aux: Any) -> None:
+        # copies: attach_grad and the record must not touch the graph's own buffers
+        inputs = [self._view(x.copy()) for x in in_data]
+        wanted = [r != "null" and _is_floating(x) for r, x in zip(req, inputs, strict=True)]
+        for x, w in zip(inputs, wanted, strict=True):
+            if w:
+                x.attach_grad()
+        if builtins.any(wanted):
+            # the recomputation gives the forward's values: same inputs, same operators
+            with mx.autograd.record(train_mode=self._train):
+                out = self._fn(*inputs)
+            mx.autograd.backward([out], [self._view(out_grad[0])])
+        for i, (x, w) in enumerate(zip(inputs, wanted, strict=True)):
+            if req[i] != "null":
+                grad = to_legacy_ndarray(x.grad) if w else mx.nd.zeros_like(in_data[i])
+                self.assign(in_grad[i], req[i], grad)
+
+
+def _register_graph_op() -> None:
+    if _registered[0]:
+        return
+
+    @mx.operator.register(_OP_TYPE)
+    class _GraphOpProp(mx.operator.CustomOpProp):
+        def __init__(self, key: str, num_inputs: str) -> None:
+            super().__init__(need_top_grad=True)
+            self._fn, self._np_arrays = _GRAPH_FUNCTIONS[key]
+            self._num_inputs = int(num_inputs)
+            self._types: list | None = None
+
+        def list_arguments(self) -> list[str]:
+            return [f"input{i}" for i in range(self._num_inputs)]
+
+        def list_outputs(self) -> list[str]:
+            return ["output"]
+
+        def infer_type(self, in_type: list) -> tuple:
+            self._types = list(in_type)
+            return in_type, [in_type[0]], []
+
+        def infer_shape(self, in_shape: list) -> tuple:
+            # the output shape is whatever the computation gives on zeros of these shapes
+            types = self._types or [float32] * len(in_shape)
+            with mx.autograd.pause(), mx.util.np_shape(True):
+                probes = [mx.nd.zeros(tuple(s), dtype=t) for s, t in zip(in_shape, types, strict=True)]
+                if self._np_arrays:
+                    probes = [p.as_np_ndarray() for p in probes]
+                out = self._fn(*probes)
+            return in_shape, [tuple(out.shape)], []
+
+        def create_operator(self, ctx: Any, in_shapes: Any, in_dtypes: Any) -> _GraphOp:
+            return _GraphOp(self._fn, self._np_arrays)
+
+    _registered[0] = True
+
+
+def call_in_graph(fn: Any, inputs: list, key: str) -> Any:
+    """A symbol whose value is ``fn(*values of inputs)`` and whose gradient is ``fn``'s.
+
+    ``inputs`` are classic or NumPy-flavoured symbols (not ``None``); ``fn`` receives arrays of
+    the same flavour and returns one array. ``key`` names ``fn`` in a process-wide registry, so
+    a graph using it can only be run (or re-bound from JSON) in the process that built it.
+    """
+    _register_graph_op()
+    np_arrays = builtins.any(isinstance(s, _NpSymbol) for s in inputs)
+    _GRAPH_FUNCTIONS[key] = (fn, np_arrays)
+    legacy = [s.as_nd_ndarray() if isinstance(s, _NpSymbol) else s for s in inputs]
+    out = mx.sym.Custom(*legacy, op_type=_OP_TYPE, key=key, num_inputs=str(len(legacy)))
+    return out.as_np_ndarray() if np_arrays else out

@@ -33,7 +33,7 @@ from polyloss.core import classification as cls_core
 from polyloss.core import contrastive as contrastive_core
 from polyloss.core import margin as margin_core
 from polyloss.core import regression as core
-from polyloss.core._helpers import has_elements, softplus
+from polyloss.core._helpers import arange_like, has_elements, softplus
 
 __all__ = [
     "squared_error", "l2_loss", "huber_loss", "log_cosh",
@@ -400,7 +400,7 @@ def _multiclass_terms(scores: Any, labels: Any) -> tuple:
     num_classes = p.pred.shape[-1]
     check_class_labels(p.backend, p.target, num_classes, None, "labels")
     safe, _, in_range = cls_core.safe_labels(as_index(p.backend, p.target), num_classes, None, xp)
-    classes = cls_core.expand_class_axis(xp.arange(num_classes, dtype=safe.dtype), -1, ndim, xp)
+    classes = cls_core.expand_class_axis(arange_like(num_classes, safe, safe.dtype, xp), -1, ndim, xp)
     one_hot = xp.where(xp.expand_dims(safe, axis=-1) == classes, xp.ones_like(p.pred), 0.0)
     true_score = xp.sum(p.pred * one_hot, axis=-1)
     return p, xp, one_hot, true_score, in_range

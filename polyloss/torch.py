@@ -46,7 +46,7 @@ from polyloss.core import classification as cls_core
 from polyloss.core import embedding as embedding_core
 from polyloss.core import margin as margin_core
 from polyloss.core import regression as core
-from polyloss.core._helpers import softplus
+from polyloss.core._helpers import arange_like, softplus
 from polyloss.reduction import REDUCTIONS, align_weight, mean_or_nan
 
 __all__ = [
@@ -805,7 +805,7 @@ def multi_margin_loss(
         num_classes = x.shape[1]
         check_class_labels(prep.backend, t, num_classes, None, "target")
         safe, _, in_range = cls_core.safe_labels(as_index(prep.backend, t), num_classes, None, xp)
-        classes = xp.expand_dims(xp.arange(num_classes, dtype=safe.dtype), axis=0)
+        classes = xp.expand_dims(arange_like(num_classes, safe, safe.dtype, xp), axis=0)
         not_true = xp.expand_dims(safe, axis=1) != classes
         true_score = xp.expand_dims(cls_core.take_class(x, safe, 1, xp), axis=1)
         loss = margin_core.multi_margin(x, true_score, not_true, float(margin), p, num_classes, 1, xp,

@@ -87,7 +87,8 @@ def _torch_backend() -> Backend:
     return Backend(
         "torch", xp, lambda x: x.device, floats,
         stop_gradient=lambda x: x.detach(),
-        values_known=lambda x: not torch.compiler.is_compiling(),
+        # meta tensors (shapes only) have no values to read either
+        values_known=lambda x: not torch.compiler.is_compiling() and getattr(x, "is_meta", False) is False,
     )
 
 

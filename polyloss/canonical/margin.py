@@ -18,6 +18,7 @@ from polyloss.backends import backend_of
 from polyloss.canonical.classification import _batch_size, _check_common, _check_number, _reduce
 from polyloss.core import classification as cls_core
 from polyloss.core import margin as core
+from polyloss.core._helpers import arange_like
 from polyloss.reduction import check_choice
 
 __all__ = [
@@ -138,7 +139,7 @@ def _multiclass(pred, target, *, axis, reduction, sample_weight, normalizer, ker
                              f"got {tuple(p.target.shape)}")
         check_class_labels(p.backend, p.target, num_classes, None, "target")
         safe, _, in_range = cls_core.safe_labels(as_index(p.backend, p.target), num_classes, None, xp)
-        classes = cls_core.expand_class_axis(xp.arange(num_classes, dtype=safe.dtype), axis, ndim, xp)
+        classes = cls_core.expand_class_axis(arange_like(num_classes, safe, safe.dtype, xp), axis, ndim, xp)
         not_true = xp.expand_dims(safe, axis=axis) != classes
         true_score = xp.expand_dims(cls_core.take_class(p.pred, safe, axis, xp), axis=axis)
         loss = kernel(p, xp, true_score, not_true, safe, axis, num_classes)

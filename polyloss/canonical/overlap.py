@@ -29,6 +29,7 @@ from polyloss.backends import backend_of
 from polyloss.canonical.classification import _batch_size, _check_common, _check_number, _reduce
 from polyloss.core import classification as cls_core
 from polyloss.core import overlap as core
+from polyloss.core._helpers import arange_like
 from polyloss.core.margin import hinge_part
 from polyloss.reduction import check_choice
 
@@ -99,7 +100,8 @@ def _dense_target(p: Any, class_axis: int | None) -> Any:
     num_classes = p.pred.shape[class_axis]
     check_class_labels(p.backend, p.target, num_classes, None, "target")
     labels = xp.expand_dims(as_index(p.backend, p.target), axis=class_axis)
-    classes = cls_core.expand_class_axis(xp.arange(num_classes, dtype=labels.dtype), class_axis, ndim, xp)
+    class_ids = arange_like(num_classes, labels, labels.dtype, xp)
+    classes = cls_core.expand_class_axis(class_ids, class_axis, ndim, xp)
     return xp.where(labels == classes, xp.ones_like(p.pred), 0.0)
 
 
@@ -326,7 +328,7 @@ def lovasz_softmax(pred: Any, target: Any, *, activation: str = "none", class_ax
             labels = xp.reshape(labels, (1, 1, n * size))
             counted = xp.reshape(counted, (1, 1, n * size))
             known = xp.reshape(known, (1, n * size))
-        class_ids = xp.reshape(xp.arange(num_classes, dtype=labels.dtype), (1, num_classes, 1))
+        class_ids = xp.reshape(arange_like(num_classes, labels, labels.dtype, xp), (1, num_classes, 1))
         fg = xp.logical_and(labels == class_ids, counted)
         gt = xp.astype(fg, probs.dtype)
         v = xp.broadcast_to(counted, tuple(probs.shape))
@@ -335,10 +337,10 @@ def lovasz_softmax(pred: Any, target: Any, *, activation: str = "none", class_ax
         if isinstance(selected, str):  # (rows, C) -> mean over the classes that count
             use = xp.sum(gt, axis=-1) > 0 if selected == "present" else xp.ones_like(per_class) > 0
         else:
-            use = xp.reshape(xp.arange(num_classes, dtype=labels.dtype), (1, num_classes)) == selected[0]
+            ids = xp.reshape(arange_like(num_classes, labels, labels.dtype, xp), (1, num_classes))
+            use = ids == selected[0]
             for c in selected[1:]:
-                use = xp.logical_or(use, xp.reshape(xp.arange(num_classes, dtype=labels.dtype),
-                                                    (1, num_classes)) == c)
+                use = xp.logical_or(use, ids == c)
             use = xp.broadcast_to(use, tuple(per_class.shape))
         count = xp.sum(xp.astype(use, probs.dtype), axis=-1)
         total = xp.sum(xp.where(use, per_class, 0.0), axis=-1)

@@ -19,6 +19,7 @@ from polyloss.backends import Backend, backend_of
 from polyloss.canonical.classification import _check_common, _reduce
 from polyloss.core import classification as cls_core
 from polyloss.core import sequence as core
+from polyloss.core._helpers import arange_like
 from polyloss.reduction import check_choice
 
 __all__ = ["ctc"]
@@ -98,7 +99,7 @@ def sequence_nll(backend: Backend, log_probs: Any, labels: Any, label_lengths: A
                 f"polyloss: {names['label_lengths']} exceed {names['input_lengths']}: a label "
                 "sequence longer than its input has no alignment")
     label_lengths = xp.clip(label_lengths, 0, s)
-    positions = xp.arange(s, dtype=label_lengths.dtype)
+    positions = arange_like(s, label_lengths, label_lengths.dtype, xp)
     in_sequence = positions[None, :] < label_lengths[:, None]
     valid = (labels >= 0) & (labels < num_classes) & (labels != blank)
     bad = in_sequence & ~valid
@@ -126,7 +127,7 @@ def sequence_nll(backend: Backend, log_probs: Any, labels: Any, label_lengths: A
 
 def frames_from_lengths(input_lengths: Any, t_max: int, xp: Any) -> Any:
     """``(N, T)`` bool: frame ``t`` is used when ``t < input_length``."""
-    return xp.arange(t_max, dtype=input_lengths.dtype)[None, :] < input_lengths[:, None]
+    return arange_like(t_max, input_lengths, input_lengths.dtype, xp)[None, :] < input_lengths[:, None]
 
 
 def labels_array(backend: Backend, labels: Any, name: str, like: Any, what: str = "class indices") -> Any:

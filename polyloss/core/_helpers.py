@@ -53,6 +53,19 @@ def take_along_last(x: Any, index: Any, xp: Any) -> Any:
         return xp.take_along_axis(x, index, axis=-1)
     shape, out_shape = tuple(x.shape), tuple(index.shape)
     n, k, rows = shape[-1], out_shape[-1], math.prod(shape[:-1])
-    offsets = xp.reshape(xp.arange(rows, dtype=index.dtype) * n, (rows, 1))
+    offsets = xp.reshape(arange_like(rows, index, index.dtype, xp) * n, (rows, 1))
     flat = xp.reshape(xp.reshape(index, (rows, k)) + offsets, (rows * k,))
     return xp.reshape(xp.take(xp.reshape(x, (rows * n,)), flat), out_shape)
+
+
+def device_like(x: Any) -> Any:
+    """``x``'s device for creating arrays next to it (``None``: the namespace's default, e.g.
+    NumPy 1.x arrays, JAX tracers, Dask). MXNet arrays name theirs ``ctx``."""
+    device = getattr(x, "device", None)
+    return getattr(x, "ctx", None) if device is None else device
+
+
+def arange_like(n: int, like: Any, dtype: Any, xp: Any, start: int = 0) -> Any:
+    """``xp.arange(start, n)`` on ``like``'s device: positions and class ids compared with
+    ``like`` must live where it does (a CUDA or meta tensor, an MXNet GPU array)."""
+    return xp.arange(start, n, dtype=dtype, device=device_like(like))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from polyloss.core._helpers import has_elements, softplus
+from polyloss.core._helpers import arange_like, has_elements, softplus
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -76,7 +76,7 @@ def take_class(x: Any, labels: Any, axis: int, xp: Any) -> Any:
     index = xp.expand_dims(labels, axis=axis)
     if hasattr(xp, "take_along_axis"):
         return xp.squeeze(xp.take_along_axis(x, index, axis=axis), axis=axis)
-    classes = expand_class_axis(xp.arange(x.shape[axis], dtype=labels.dtype), axis, len(x.shape), xp)
+    classes = expand_class_axis(arange_like(x.shape[axis], labels, labels.dtype, xp), axis, len(x.shape), xp)
     return xp.sum(xp.where(index == classes, x, 0.0), axis=axis)
 
 

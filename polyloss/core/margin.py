@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from polyloss.core._helpers import abs_zero_grad, softplus
+from polyloss.core._helpers import abs_zero_grad, arange_like, softplus
 from polyloss.core.classification import sigmoid_bce_with_logits
 
 
@@ -80,7 +80,7 @@ def listed_class_count(labels: Any, scores: Any, xp: Any) -> Any:
     (torch's kernel loops over the listed entries); labels outside ``[0, C)`` match nothing.
     """
     num_classes = scores.shape[-1]
-    positions = xp.arange(num_classes, dtype=labels.dtype)
+    positions = arange_like(num_classes, labels, labels.dtype, xp)
     first_pad = xp.min(xp.where(labels == -1, positions, num_classes), axis=-1, keepdims=True)
     listed = positions < first_pad  # entries before the first -1
     hit = xp.logical_and(xp.expand_dims(listed, axis=-1), xp.expand_dims(labels, axis=-1) == positions)

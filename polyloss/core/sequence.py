@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from polyloss.core._helpers import take_along_last
+from polyloss.core._helpers import arange_like, take_along_last
 
 
 def extended_labels(labels: Any, blank: int, xp: Any) -> Any:
@@ -45,7 +45,7 @@ def required_frames(labels: Any, label_lengths: Any, xp: Any) -> Any:
     if s < 2:
         return label_lengths
     repeats = labels[:, 1:] == labels[:, :-1]
-    inside = xp.arange(1, s, dtype=label_lengths.dtype) < label_lengths[:, None]
+    inside = arange_like(s, label_lengths, label_lengths.dtype, xp, start=1) < label_lengths[:, None]
     count = xp.sum(xp.astype(repeats & inside, label_lengths.dtype), axis=1)
     return label_lengths + count
 

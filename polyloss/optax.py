@@ -673,9 +673,9 @@ def ctc_loss_with_forward_probs(logits: Any, logit_paddings: Any, labels: Any, l
         if history is None or history.shape[0] == 0:
             raise ValueError("polyloss: logits must have at least one frame (T >= 1)")
         blank_alpha, label_alpha = history[:, :, 0::2], history[:, :, 1::2]
-        last_blank, last_label = blank_alpha[-1], label_alpha[-1]
+        last_blank, last_label = blank_alpha[-1, :, :], label_alpha[-1, :, :]
         merged = xp.concat([last_blank[:, :1], xp.logaddexp(last_blank[:, 1:], last_label)], axis=1)
-        blank_alpha = xp.concat([blank_alpha[:-1], merged[None]], axis=0)
+        blank_alpha = xp.concat([blank_alpha[:-1, :, :], merged[None, :, :]], axis=0)
         return finish(p, nll), finish(p, blank_alpha), finish(p, label_alpha)
 
 

@@ -542,6 +542,15 @@ def _categorical_focal_crossentropy(xp, y_true, y_pred, alpha=0.25, gamma=2.0, f
     return xp.sum(focal, axis=axis), None
 
 
+def _check_index_labels_shape(y_true: Any, y_pred: Any) -> None:
+    """Class-index labels have ``y_pred``'s shape without the class axis (unknown dims match)."""
+    expected = tuple(y_pred.shape[:-1])
+    if len(y_true.shape) != len(expected) or not all(
+            a == b or a is None or b is None for a, b in zip(y_true.shape, expected, strict=True)):
+        raise ValueError(f"polyloss: y_true holds class indices and must have shape {expected} "
+                         f"(y_pred's shape without the class axis), got {tuple(y_true.shape)}")
+
+
 def _sparse_categorical_crossentropy(xp, y_true, y_pred, from_logits=False, ignore_class=None,
                                      axis=-1):
     ndim = len(y_pred.shape)
@@ -551,11 +560,7 @@ def _sparse_categorical_crossentropy(xp, y_true, y_pred, from_logits=False, igno
         y_true = xp.squeeze(y_true, axis=axis)
     if axis != -1 and axis != ndim - 1:
         raise ValueError(f"Only axis=-1 is currently supported. Received: axis={axis}")
-    expected = tuple(y_pred.shape[:-1])
-    if len(y_true.shape) != len(expected) or not all(
-            a == b or a is None or b is None for a, b in zip(y_true.shape, expected, strict=True)):
-        raise ValueError(f"polyloss: y_true holds class indices and must have shape {expected} "
-                         f"(y_pred's shape without the class axis), got {tuple(y_true.shape)}")
+    _check_index_labels_shape(y_true, y_pred)
     backend = backend_of(y_pred)
     num_classes = y_pred.shape[-1]
     check_class_labels(backend, y_true, num_classes, ignore_class, "y_true")
@@ -1134,11 +1139,7 @@ def _categorical_generalized_cross_entropy(xp, y_true, y_pred, q):
         raise ValueError("polyloss: y_pred must be at least rank 1 (classes on the last axis)")
     if len(y_true.shape) == ndim and ndim >= 2 and y_true.shape[-1] == 1:
         y_true = xp.squeeze(y_true, axis=-1)  # (N, 1) labels (Keras broadcasts them to (N, N))
-    expected = tuple(y_pred.shape[:-1])
-    if len(y_true.shape) != len(expected) or not all(
-            a == b or a is None or b is None for a, b in zip(y_true.shape, expected, strict=True)):
-        raise ValueError(f"polyloss: y_true holds class indices and must have shape {expected} "
-                         f"(y_pred's shape without the class axis), got {tuple(y_true.shape)}")
+    _check_index_labels_shape(y_true, y_pred)
     backend = backend_of(y_pred)
     num_classes = y_pred.shape[-1]
     check_class_labels(backend, y_true, num_classes, None, "y_true")

@@ -46,10 +46,11 @@ import math
 import numpy as np
 import pytest
 from _native import (
-    SUBNORMAL_FLOOR,
+    assert_close_scaled as check,
+)
+from _native import (
     natives,
     needs,
-    rtol_for,
     to_numpy,
 )
 from conftest import INSTALLED_NAMES
@@ -64,31 +65,6 @@ torch, tf, keras, jax, optax, mx = natives("torch", "tensorflow", "keras", "jax"
 needs_torch, needs_keras, needs_optax, needs_mxnet = (needs(n) for n in ("torch", "keras", "optax", "mxnet"))
 
 DTYPES = ("float32", "float64")
-
-
-def check(actual, expected, *, dtype, n=1, scale=0.0, err_msg="", check_dtype=True):
-    """``_native.assert_close``'s policy (same shape, dtype, infinities and NaN pattern; float64
-    ``rtol = 1e-12``, float32 ``8·eps·log2(n)``), where each element may also differ by that
-    relative tolerance times ``scale`` (broadcast): the size of the terms that cancel in it."""
-    a = np.asarray(actual if isinstance(actual, np.ndarray) else to_numpy(actual))
-    e = np.asarray(expected if isinstance(expected, np.ndarray) else to_numpy(expected))
-    assert a.shape == e.shape, f"shape {a.shape} != expected {e.shape} {err_msg}"
-    if check_dtype:
-        assert a.dtype == e.dtype, f"dtype {a.dtype} != expected {e.dtype} {err_msg}"
-    rtol = rtol_for(dtype, n)
-    a64, e64 = a.astype(np.float64), e.astype(np.float64)
-    atol = (rtol * np.abs(np.broadcast_to(np.asarray(scale, dtype=np.float64), e.shape))
-            + SUBNORMAL_FLOOR[str(np.dtype(dtype))])
-    with np.errstate(invalid="ignore"):
-        finite = np.isfinite(a64) & np.isfinite(e64)
-        ok = ((a64 == e64) | (np.isnan(a64) & np.isnan(e64))
-              | (finite & (np.abs(a64 - e64) <= rtol * np.abs(e64) + atol)))
-    if not ok.all():
-        idx = tuple(int(i) for i in np.argwhere(~ok)[0]) if ok.ndim else ()
-        raise AssertionError(
-            f"{int((~ok).sum())} of {ok.size} elements differ {err_msg}; first at {idx}: "
-            f"{float(a64[idx])!r} vs expected {float(e64[idx])!r} (rtol {rtol:.3g}, "
-            f"atol {float(atol[idx]):.3g})")
 
 
 def _params(fn, drop=()):

@@ -35,7 +35,8 @@ def _calls():
         "multilabel_margin": lambda d: polyloss.multilabel_margin(
             t(4, 5, device=d), t(4, 5, high=5, device=d), target_format="indices"),
         "dice": lambda d: polyloss.dice(t(2, 3, 4, 4, device=d), t(2, 3, 4, 4, device=d)),
-        "lovasz_softmax": lambda d: polyloss.lovasz_softmax(t(2, 3, 4, 4, device=d), t(2, 4, 4, high=3, device=d)),
+        "lovasz_softmax": lambda d: polyloss.lovasz_softmax(t(2, 3, 4, 4, device=d),
+                                                            t(2, 4, 4, high=3, device=d)),
         "ntxent": lambda d: polyloss.ntxent(t(4, 5, device=d), t(4, high=2, device=d)),
         "ctc": lambda d: polyloss.ctc(t(2, 6, 5, device=d), t(2, 3, high=4, device=d) + 1),
         "torch.CrossEntropyLoss": lambda d: pt.CrossEntropyLoss(label_smoothing=0.1)(

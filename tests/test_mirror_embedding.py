@@ -48,15 +48,15 @@ import numpy as np
 import pytest
 from _native import (
     KINDS,
-    SUBNORMAL_FLOOR,
-    ClassicNDResult,
     KnownBugs,
     kind_params,
     natives,
     needs,
-    rtol_for,
     run_on,
     to_numpy,
+)
+from _native import (
+    assert_close_scaled as check,
 )
 from conftest import AUTOGRAD
 
@@ -91,35 +91,6 @@ def grad_backends(*names):
 def _params(fn, drop=()):
     return [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()
             if p.name not in drop]
-
-
-def check(actual, expected, *, dtype, n=1, scale=0.0, err_msg="", check_dtype=True):
-    """``_native.assert_close``'s policy (same shape, dtype, NaN pattern and infinities; float64
-    ``rtol = 1e-12``, float32 ``8·eps·log2(n)``), where each element may also differ by that
-    same relative tolerance times ``scale`` (broadcast to the result): the magnitude of the
-    terms that cancel in that element. ``scale = 0`` is exactly ``assert_close``."""
-    a = actual if isinstance(actual, np.ndarray) else to_numpy(actual)
-    e = np.asarray(expected if isinstance(expected, np.ndarray) else to_numpy(expected))
-    if isinstance(a, ClassicNDResult) and a.shape == (1,) and e.shape == ():
-        a = a.reshape(())  # classic mx.nd results have no 0-d arrays
-    a = np.asarray(a)
-    assert a.shape == e.shape, f"shape {a.shape} != expected {e.shape} {err_msg}"
-    if check_dtype:
-        assert a.dtype == e.dtype, f"dtype {a.dtype} != expected {e.dtype} {err_msg}"
-    rtol = rtol_for(dtype, n)
-    a64, e64 = a.astype(np.float64), e.astype(np.float64)
-    atol = (rtol * np.abs(np.broadcast_to(np.asarray(scale, dtype=np.float64), e.shape))
-            + SUBNORMAL_FLOOR[str(np.dtype(dtype))])
-    with np.errstate(invalid="ignore"):
-        finite = np.isfinite(a64) & np.isfinite(e64)
-        ok = ((a64 == e64) | (np.isnan(a64) & np.isnan(e64))
-              | (finite & (np.abs(a64 - e64) <= rtol * np.abs(e64) + atol)))
-    if not ok.all():
-        idx = tuple(int(i) for i in np.argwhere(~ok)[0]) if ok.ndim else ()
-        raise AssertionError(
-            f"{int((~ok).sum())} of {ok.size} elements differ {err_msg}; first at {idx}: "
-            f"{float(a64[idx])!r} vs expected {float(e64[idx])!r} (rtol {rtol:.3g}, "
-            f"atol {float(atol[idx]):.3g})")
 
 
 def _through(per, reduction, count=None):

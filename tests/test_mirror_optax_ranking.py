@@ -31,14 +31,13 @@ import math
 import numpy as np
 import pytest
 from _native import (
-    SUBNORMAL_FLOOR,
-    ClassicNDResult,
+    assert_close_scaled as check,
+)
+from _native import (
     kind_params,
     natives,
     needs,
-    rtol_for,
     run_on,
-    to_numpy,
 )
 from conftest import AUTOGRAD, INSTALLED_NAMES
 
@@ -57,27 +56,6 @@ jnp = jax.numpy if jax is not None else None
 needs_optax, needs_jax = needs("optax"), needs("jax")
 DTYPES = ["float32", "float64"]
 GRAD_BACKENDS = [pytest.param(b, id=b.name) for b in AUTOGRAD if b.name != "jax"]
-
-
-def check(actual, expected, *, dtype, n=1, scale=0.0, err_msg="", check_dtype=True):
-    """Same shape/dtype/NaN pattern; ``|a - e| <= rtol·(|e| + scale)`` elementwise."""
-    a = actual if isinstance(actual, np.ndarray) else to_numpy(actual)
-    e = np.asarray(expected if isinstance(expected, np.ndarray) else to_numpy(expected))
-    if isinstance(a, ClassicNDResult) and a.shape == (1,) and e.shape == ():
-        a = a.reshape(())
-    a = np.asarray(a)
-    assert a.shape == e.shape, f"shape {a.shape} != expected {e.shape} {err_msg}"
-    if check_dtype:
-        assert a.dtype == e.dtype, f"dtype {a.dtype} != expected {e.dtype} {err_msg}"
-    rtol = rtol_for(dtype, n)
-    a64, e64 = a.astype(np.float64), e.astype(np.float64)
-    atol = rtol * np.abs(np.broadcast_to(np.asarray(scale, dtype=np.float64), e.shape)) + \
-        SUBNORMAL_FLOOR[dtype]
-    with np.errstate(invalid="ignore"):
-        ok = (a64 == e64) | (np.isnan(a64) & np.isnan(e64)) | (
-            np.isfinite(a64) & np.isfinite(e64) & (np.abs(a64 - e64) <= rtol * np.abs(e64) + atol))
-    assert ok.all(), (f"{int((~ok).sum())} of {ok.size} differ {err_msg}: {a64[~ok][:4]} vs "
-                      f"{e64[~ok][:4]}")
 
 
 def optax_vg(name, arrays, grad=True, argnum=0, **kw):

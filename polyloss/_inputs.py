@@ -102,6 +102,11 @@ def prepare_extra(p: Prepared, x: Any, name: str, *, dtype: Any = None) -> Any:
 
 def finish(p: Prepared, out: Any) -> Any:
     """Return ``out`` in the caller's dtype and array type."""
+    if isinstance(out, tuple):  # LossParts: the normaliser keeps the compute dtype (a count
+        total, normalizer = out  # in float16 would round) and gets the caller's array type
+        if p.backend.from_xp is not None:
+            normalizer = p.backend.from_xp(normalizer)
+        return type(out)(finish(p, total), normalizer)
     if out.dtype != p.out_dtype:
         out = p.xp.astype(out, p.out_dtype)
     if p.backend.from_xp is not None:

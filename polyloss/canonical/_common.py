@@ -7,7 +7,14 @@ from typing import Any
 
 from polyloss._inputs import check_same_shape, finish, prepare
 from polyloss.backends import backend_of
-from polyloss.reduction import NORMALIZERS, REDUCTIONS, check_choice, reduce_loss
+from polyloss.reduction import (
+    NORMALIZERS,
+    REDUCTIONS,
+    LossParts,
+    check_normalizer,
+    check_reduction,
+    reduce_loss,
+)
 
 NAMES = ("pred", "target", "sample_weight")
 
@@ -19,22 +26,24 @@ def elementwise_loss(
     *,
     reduction: str,
     sample_weight: Any,
-    normalizer: str,
+    normalizer: Any,
     reductions: tuple = REDUCTIONS,
     post: Callable[[Any, Any], Any] | None = None,
     **params: Any,
 ) -> Any:
     """Run ``core_fn(pred, target, xp=..., **params)`` and reduce it canonically.
 
-    ``post(xp, reduced)`` is applied after the reduction (RMSE's square root).
+    ``post(xp, reduced)`` is applied after the reduction (MAPE's factor 100; it must be
+    linear, as it is applied to the total of ``"parts"``).
     """
-    check_choice("reduction", reduction, reductions)
-    check_choice("normalizer", normalizer, NORMALIZERS)
+    check_reduction(reduction, reductions)
+    check_normalizer(normalizer, NORMALIZERS, reduction)
     with backend_of(pred, target, sample_weight, names=NAMES).scope():
         p = prepare(pred, target, sample_weight, names=NAMES)
         check_same_shape(p.pred, p.target, NAMES[:2])
         loss = core_fn(p.pred, p.target, xp=p.xp, **params)
         out = reduce_loss(p.xp, loss, reduction, p.weight, normalizer)
         if post is not None:
-            out = post(p.xp, out)
+            out = (LossParts(post(p.xp, out.total), out.normalizer) if isinstance(out, LossParts)
+                   else post(p.xp, out))
         return finish(p, out)

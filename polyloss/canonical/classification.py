@@ -18,7 +18,15 @@ from polyloss._inputs import check_same_shape, finish, prepare, prepare_extra
 from polyloss._labels import as_index, check_class_labels
 from polyloss.backends import backend_of
 from polyloss.core import classification as core
-from polyloss.reduction import NORMALIZERS, align_weight, check_choice, static_size
+from polyloss.reduction import (
+    NORMALIZERS,
+    align_weight,
+    check_choice,
+    check_normalizer,
+    check_reduction,
+    normalized,
+    static_size,
+)
 
 __all__ = [
     "binary_cross_entropy", "cross_entropy", "nll", "focal", "poly1_cross_entropy", "kl_div",
@@ -45,8 +53,9 @@ def _reduce(xp: Any, loss: Any, reduction: str, sample_weight: Any, normalizer: 
     ``counted`` marks the positions that count (``None``: all); ``position_weight`` is the
     class weight of each position (``None``: 1). ``"mean"`` divides the weighted sum by the
     number of positions (``"count"``), of counted positions (``"valid_count"``), or by the
-    summed weights of the counted positions (``"sum_of_weights"``). With nothing counted the
-    mean is 0 or NaN as ``if_all_ignored`` says.
+    summed weights of the counted positions (``"sum_of_weights"``), or by ``normalizer`` itself
+    when it is a value (a global normaliser); ``"parts"`` returns the total and the local
+    normaliser. With nothing counted the mean is 0 or NaN as ``if_all_ignored`` says.
     """
     weight = None
     if sample_weight is not None:
@@ -61,6 +70,9 @@ def _reduce(xp: Any, loss: Any, reduction: str, sample_weight: Any, normalizer: 
         if batch is None:
             raise ValueError("polyloss: reduction='batchmean' needs a static batch size")
         return total / batch if batch else total * math.nan
+    fill = 0.0 if if_all_ignored == "zero" else math.nan
+    if not isinstance(normalizer, str):  # a given (global) normaliser
+        return normalized(xp, total, reduction, normalizer, None, fill=fill)
     ones = xp.ones_like(loss)
     if normalizer == "count":
         size = static_size(loss)
@@ -73,17 +85,12 @@ def _reduce(xp: Any, loss: Any, reduction: str, sample_weight: Any, normalizer: 
             if weight is not None:
                 w = w * weight
         denom = xp.sum(w)
-    fill = 0.0 if if_all_ignored == "zero" else math.nan
-    if isinstance(denom, int):
-        # an empty loss: the (zero) total times the fill keeps the autograd graph
-        return total * fill if denom == 0 else total / denom
-    empty = denom == 0
-    return xp.where(empty, fill, total / xp.where(empty, 1.0, denom))
+    return normalized(xp, total, reduction, normalizer, denom, fill=fill)
 
 
-def _check_common(reduction: str, normalizer: str, normalizers: tuple = NORMALIZERS) -> None:
-    check_choice("reduction", reduction, REDUCTIONS)
-    check_choice("normalizer", normalizer, normalizers)
+def _check_common(reduction: str, normalizer: Any, normalizers: tuple = NORMALIZERS) -> None:
+    check_reduction(reduction, REDUCTIONS)
+    check_normalizer(normalizer, normalizers, reduction)
 
 
 def _check_unit(name: str, value: Any, *, upper_open: bool = False) -> float:
@@ -418,7 +425,7 @@ def focal(
             label_smoothing=_check_unit("label_smoothing", label_smoothing), log_clamp=log_clamp,
             reduction=reduction, sample_weight=sample_weight, normalizer=normalizer,
         )
-    if normalizer == "count":
+    if isinstance(normalizer, str) and normalizer == "count":
         normalizer = "valid_count"  # the same without ignored positions
     return _categorical(
         pred, target, input_kind="logits" if from_logits else "probs", loss_kind="focal",

@@ -44,6 +44,7 @@ def _overlap(pred, target, *, alpha, beta, activation, class_axis, pooling, smoo
     check_choice("activation", activation, ACTIVATIONS)
     check_choice("pooling", pooling, POOLINGS)
     _check_common(reduction, normalizer)
+    _check_batch_pooling_mean(pooling, reduction, normalizer)
     smooth = _check_number("smooth", smooth, minimum=0.0)
     eps = _check_number("eps", eps, minimum=0.0)
     names = ("pred", "target", "sample_weight")
@@ -176,7 +177,16 @@ def _flat_size(shape: tuple) -> int:
 def _lovasz_setup(pooling: str, reduction: str, normalizer: str, ignore_index: Any) -> int | None:
     check_choice("pooling", pooling, POOLINGS)
     _check_common(reduction, normalizer)
+    _check_batch_pooling_mean(pooling, reduction, normalizer)
     return _check_ignore_index(ignore_index)
+
+
+def _check_batch_pooling_mean(pooling: str, reduction: str, normalizer: Any) -> None:
+    # a batch-pooled score is not a sum over samples: no split of the batch adds up to it
+    if pooling == "batch" and (reduction == "parts" or not isinstance(normalizer, str)):
+        raise ValueError("polyloss: pooling='batch' pools the whole batch into one score, which "
+                         "does not split into per-sample parts; reduction='parts' and a "
+                         "normalizer value need pooling='sample'")
 
 
 def _lovasz_finish(p: Any, loss: Any, pooling: str, reduction: str, normalizer: str) -> Any:

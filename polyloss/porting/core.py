@@ -33,6 +33,7 @@ class Target:
     notes: list[str] = field(default_factory=list)
     differences: list[str] = field(default_factory=list)  # what cannot be expressed natively
     mirror: list[str] = field(default_factory=list)  # the polyloss mirror of the source, as code
+    dtypes: tuple[str, ...] | None = None  # the dtypes the native snippet runs in (None: all)
 
     def as_dict(self) -> dict[str, Any]:
         return {"convention": self.convention, "framework": FRAMEWORKS[self.convention].title,
@@ -93,7 +94,7 @@ def render_target(call: Call, concept: Concept, spec: Spec, target: str) -> Targ
             f"{FRAMEWORKS[target].title} has no {concept.title} loss")
         return Target(target, "none", [], [], [reason], mirror)
     return Target(target, native.status, _snippet(target, native), list(native.notes),
-                  list(native.differences), mirror)
+                  list(native.differences), mirror, native.dtypes)
 
 
 def port(text: str, targets: list[str] | tuple[str, ...] | None = None) -> Port:

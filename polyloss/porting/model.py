@@ -54,6 +54,7 @@ class Native:
     code: list[str]
     notes: list[str] = field(default_factory=list)  # how the snippet reproduces the source
     differences: list[str] = field(default_factory=list)  # what it cannot reproduce, and by how much
+    dtypes: tuple[str, ...] | None = None  # the dtypes the native runs in (None: every one)
 
 
 class NoNative(Exception):  # noqa: N818 - it is an outcome, not an error

@@ -13,8 +13,8 @@ from polyloss.porting.frameworks import FRAMEWORKS, Framework, Step, apply_steps
 from polyloss.porting.model import Spec, simplify
 from polyloss.porting.spelling import Code
 
-__all__ = ["kw", "paren", "arg", "steps_for", "torch_call", "keras_call", "gluon_call", "optax_call",
-           "canonical_call", "finish"]
+__all__ = ["kw", "paren", "arg", "steps_for", "with_xp", "torch_call", "keras_call", "gluon_call",
+           "optax_call", "canonical_call", "finish"]
 
 
 def kw(**kwargs: Any) -> list[str]:
@@ -164,3 +164,12 @@ def canonical_call(fn: str, args: list[str], kwargs: list[str], steps: list[Step
         lines.append(f"xp = polyloss.array_namespace({args[0].split('(')[-1].split(',')[0]})")
     lines.append(f"loss = {call}")
     return lines + apply_steps(fw, steps)
+
+
+def with_xp(lines: list[str], var: str) -> list[str]:
+    """Canonical code lines with ``xp = polyloss.array_namespace(var)`` first, where any line
+    uses the array namespace."""
+    body = [line for line in lines if not line.startswith("xp = ")]
+    if any("xp." in line for line in body):
+        return [f"xp = polyloss.array_namespace({var})"] + body
+    return body

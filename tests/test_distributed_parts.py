@@ -12,6 +12,8 @@ sums are exact (integers, dyadic weights) the two are equal bit for bit.
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -243,3 +245,12 @@ def test_normaliser_array_of_another_framework_is_refused():
     p = torch.ones(2, 2, dtype=torch.float64)
     with pytest.raises(TypeError, match="normalizer"):
         polyloss.mse(p, p, normalizer=np.array(4.0))  # a NumPy scalar (np.float64) is a number
+
+
+def test_distributed_module_imports_no_framework():
+    code = ("import sys, polyloss.distributed; "
+            "print(sorted(m for m in ('torch', 'tensorflow', 'jax', 'mxnet', 'keras', 'dask') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         check=True).stdout
+    assert out.strip() == "[]"

@@ -9,7 +9,7 @@ the number of chunks, the seconds taken and the process's peak resident memory. 
 ``--check`` (sizes up to 1 GB) it also computes the same losses with NumPy on the materialised
 arrays and reports the relative differences.
 
-    python examples/distributed_dask.py                      # 10 GB of logits, ~1 GB of memory
+    python examples/distributed_dask.py                      # 10 GB of logits in < 300 MB
     python examples/distributed_dask.py --gigabytes 0.05 --check
 """
 

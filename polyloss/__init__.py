@@ -48,6 +48,7 @@ from polyloss.canonical import (
     triplet_margin,
     tversky,
 )
+from polyloss.custom import custom_loss
 
 __version__ = "0.1.0"
 
@@ -56,6 +57,7 @@ __all__ = [
     "array_namespace",
     "backend_of",
     "device_of",
+    "custom_loss",
     "ctc",
     "dice",
     "jaccard",

@@ -3,7 +3,8 @@
 ``polyloss parity``: every loss and mirror on every installed backend, against the NumPy
 float64 oracle (canonical losses) or the framework's real native loss (mirrors), values and
 gradients, as a table; exit status 0 only when every cell is within tolerance.
-``polyloss bench``: polyloss's time as a ratio of the native loss's, measured in one process.
+``polyloss bench``: polyloss's time and peak memory as ratios of the native loss's, per backend,
+interleaved, judged against the performance targets (docs/performance.md).
 ``polyloss plot``: loss-versus-prediction curves under one or more conventions, or seed 000's
 focal / cross-entropy ratio figure, saved as PNG (needs matplotlib: the ``plot`` extra).
 """
@@ -16,6 +17,7 @@ import sys
 import time
 from collections import defaultdict
 
+from polyloss.bench.registry import BACKENDS as BENCH_BACKENDS
 from polyloss.parity.cases import CONVENTIONS
 
 
@@ -118,25 +120,48 @@ def parity(args: argparse.Namespace) -> int:
 
 
 def bench(args: argparse.Namespace) -> int:
-    from polyloss import bench as benchmarks
+    """``polyloss bench``: time (and size) polyloss against the natives; see docs/performance.md."""
+    from polyloss.bench import report as reports
+    from polyloss.bench import runner, targets
 
-    timings, machine = benchmarks.run(args.loss, repeats=args.repeats)
+    def log(text: str) -> None:
+        if not args.quiet:
+            print(f"polyloss bench: {text}", file=sys.stderr, flush=True)
+
+    if args.from_json:
+        with open(args.from_json) as f:
+            result = json.load(f)
+    else:
+        modes = args.mode or []
+        passes = tuple(m for m in runner.PASSES if m in modes) or None
+        execs = tuple(m for m in runner.EXECS if m in modes) or None
+        settings = {k: v for k, v in {
+            "backends": args.backend or [], "families": args.family or [], "sizes": args.size or [],
+            "passes": passes, "execs": execs, "threads": args.threads, "repeats": args.repeats,
+            "min_time": None if args.min_time_ms is None else args.min_time_ms / 1e3, "memory": args.memory,
+            "malloc_tuned": args.malloc_tuned or None, "timeout": args.timeout,
+            "check_only": args.check_only or None}.items() if v is not None}
+        cfg = runner.Config.quick_config(**settings) if args.quick else runner.Config(**settings)
+        try:
+            result = runner.run(cfg, log=log)
+        except ValueError as e:
+            print(str(e), file=sys.stderr)
+            return 2
+    targets.judge(result)
+    if args.write_results:
+        command = "polyloss bench"
+        if sys.argv[1:2] == ["bench"]:
+            command += " " + " ".join(sys.argv[2:])
+        for path in reports.write_results(result, args.write_results, command):
+            log(f"wrote {path}")
     if args.json:
-        print(json.dumps({"machine": machine, "results": [
-            {"family": t.benchmark.family, "backend": t.benchmark.backend, "label": t.benchmark.label,
-             "native_s": t.native_s, "polyloss_s": t.polyloss_s,
-             "ratio": {k: t.ratio(k) for k in t.polyloss_s}}
-            for t in timings]}, indent=1))
-        return 0
-    print(f"Median time, polyloss / native (same process, interleaved; threads {machine['threads']})")
-    for t in timings:
-        print(f"{t.benchmark.family:8} {t.benchmark.backend:10} {t.benchmark.label}")
-        print(f"{'':19} native {t.native_s * 1e3:9.2f} ms")
-        for name, seconds in t.polyloss_s.items():
-            print(f"{'':19} {name:>6} {seconds * 1e3:9.2f} ms   ratio {t.ratio(name):5.2f}")
-    if not timings:
-        print("no benchmark ran (is the framework installed?)")
-    return 0
+        print(reports.to_json(result))
+    elif args.csv:
+        print(reports.to_csv(result), end="")
+    else:
+        print(reports.table(result))
+    summary = result["summary"]
+    return 1 if summary["errors"] or summary["value_check_problems"] else 0
 
 
 def plot(args: argparse.Namespace) -> int:
@@ -186,10 +211,39 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dtype", action="append", choices=("float32", "float64"))
     p.add_argument("--json", action="store_true", help="print every cell as JSON")
     p.set_defaults(func=parity)
-    b = sub.add_parser("bench", help="time polyloss against the native losses")
-    b.add_argument("--loss", action="append", help="only this loss family, e.g. ctc")
-    b.add_argument("--repeats", type=int, default=7, help="interleaved rounds (median)")
-    b.add_argument("--json", action="store_true")
+    b = sub.add_parser(
+        "bench", help="time polyloss against the native losses",
+        description="Time polyloss (canonical API and the framework's own mirror) against each framework's "
+                    "native losses, forward and forward+backward, eager and compiled, interleaved, in one "
+                    "process per framework; peak memory of cross-entropy 4096x1000; each cell judged against "
+                    "the performance targets. See docs/performance.md.")
+    b.add_argument("--family", "--loss", action="append", help="only this loss family (repeatable), e.g. ce")
+    b.add_argument("--backend", action="append", choices=BENCH_BACKENDS,
+                   help="only this backend (repeatable)")
+    b.add_argument("--size", action="append",
+                   help="only this size (repeatable): a name such as 4096x1000 or a batch such as 8")
+    b.add_argument("--mode", action="append", choices=("fwd", "fwd+bwd", "eager", "compiled"),
+                   help="only this pass or execution mode (repeatable; default all)")
+    b.add_argument("--quick", action="store_true",
+                   help="a small, fast run: the first size of each family, eager, 3 short repeats, no memory")
+    b.add_argument("--check-only", action="store_true",
+                   help="only build every cell and check that each side computes its native's value")
+    b.add_argument("--threads", type=int, help="threads per framework (default 2)")
+    b.add_argument("--repeats", type=int, help="interleaved repeats per cell (default 7; --quick 3)")
+    b.add_argument("--min-time-ms", type=float,
+                   help="minimum time per repeat and side (default 25; --quick 2)")
+    b.add_argument("--memory", action=argparse.BooleanOptionalAction, default=None,
+                   help="measure peak memory of cross-entropy 4096x1000 (default on; off with --quick)")
+    b.add_argument("--malloc-tuned", action="store_true",
+                   help="timing workers get MALLOC_MMAP_THRESHOLD_=32MiB MALLOC_TRIM_THRESHOLD_=1GiB")
+    b.add_argument("--timeout", type=float, help="seconds per worker process (default 1800)")
+    out = b.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print the full report as JSON instead of the table")
+    out.add_argument("--csv", action="store_true", help="print every measurement as CSV instead of the table")
+    b.add_argument("--write-results", metavar="PATH.md",
+                   help="write the results file (Markdown) and the same report as JSON next to it")
+    b.add_argument("--from-json", metavar="FILE", help="re-render a saved JSON report instead of measuring")
+    b.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     b.set_defaults(func=bench)
     from polyloss.plot import CONVENTIONS as PLOT_CONVENTIONS
     from polyloss.plot import LOSSES as PLOT_LOSSES

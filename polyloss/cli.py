@@ -200,6 +200,13 @@ losses, where x is prediction - target; 1 for classification losses, where x is 
 or the logit), computed with polyloss's mirrors of each convention on NumPy float64."""
 
 
+def port(args: argparse.Namespace) -> int:
+    """``polyloss port``: a loss call written in every other convention (polyloss/porting)."""
+    from polyloss.porting.text import run
+
+    return run(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="polyloss", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -269,6 +276,15 @@ def main(argv: list[str] | None = None) -> int:
     pl.add_argument("--delta", type=float, default=1.0, help="huber's delta (default %(default)s)")
     pl.add_argument("--gamma", type=float, default=2.0, help="focal's gamma (default %(default)s)")
     pl.set_defaults(func=plot)
+    from polyloss.porting.text import add_arguments as add_port_arguments
+
+    po = sub.add_parser("port", help="a loss call in every other framework's API",
+                        description="Print the equivalent of a loss call in each target framework's "
+                                    "native API, the polyloss mirror that reproduces it exactly, and "
+                                    "what cannot be expressed natively; --check measures the "
+                                    "differences on random inputs. See docs/porting.md.")
+    add_port_arguments(po)
+    po.set_defaults(func=port)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -35,6 +35,7 @@ from polyloss.porting.writing import (
     paren,
     steps_for,
     torch_call,
+    with_xp,
 )
 
 __all__ = ["CONCEPTS"]
@@ -806,9 +807,18 @@ def _ce_prelude(fw: Framework, spec: Spec) -> tuple[list[str], str]:
             f"y = {_op(fw, 'where', c='valid', a=y, b='0')}  # ignored labels -> class 0, masked below"], "y"
 
 
+def _ce_axis(fw: Framework, spec: Spec) -> int:
+    """The class axis in the target: torch's axis 1 of (N, C) inputs is their last axis, which
+    Keras, Gluon and optax use (inputs with more axes: see the layout note)."""
+    axis = spec["axis"]
+    if spec.call.convention in ("torch", "polyloss") and axis == 1 and fw.convention != "torch":
+        return -1
+    return axis
+
+
 def _ce_dense(fw: Framework, spec: Spec, y: str) -> tuple[list[str], str]:
     """Dense label distributions: one-hot (indices), smoothed, times the class weights."""
-    axis = spec["axis"]
+    axis = _ce_axis(fw, spec)
     x = spec.var["pred"]
     lines = []
     if spec["labels"] == "indices":
@@ -836,7 +846,7 @@ def _ce_native(fw: Framework, spec: Spec) -> tuple[list[str], str, list[str], li
     and smoothing included: ``(lines, status, notes, differences)``."""
     conv = fw.convention
     lines, y = _ce_prelude(fw, spec)
-    axis = spec["axis"]
+    axis = _ce_axis(fw, spec)
     x, status, diffs = _ce_logits(fw, spec)
     notes: list[str] = []
     log_probs = _ce_log_probs(fw, spec)
@@ -852,11 +862,12 @@ def _ce_native(fw: Framework, spec: Spec) -> tuple[list[str], str, list[str], li
             lines += more
             if spec["input"] == "probs_cce":
                 probs = arg(fw, spec, "pred")
-                call = f"keras.losses.categorical_crossentropy({labels}, {probs}, axis={axis})"
+                call = (f"keras.losses.categorical_crossentropy({labels}, {probs}"
+                        + (f", axis={axis})" if axis != -1 else ")"))
                 status, diffs = "exact", []
             else:
-                call = (f"keras.losses.categorical_crossentropy({labels}, {x}, from_logits=True, "
-                        f"axis={axis})")
+                call = (f"keras.losses.categorical_crossentropy({labels}, {x}, from_logits=True"
+                        + (f", axis={axis})" if axis != -1 else ")"))
         elif spec["input"] == "probs_scce":
             call = f"keras.losses.sparse_categorical_crossentropy({y}, {arg(fw, spec, 'pred')})"
         else:
@@ -882,10 +893,11 @@ def _ce_native(fw: Framework, spec: Spec) -> tuple[list[str], str, list[str], li
         if dense:
             more, labels = _ce_dense(fw, spec, y)
             lines += more
-            lines.append(f"loss = optax.losses.softmax_cross_entropy({x}, {labels}, axis={axis})")
+            lines.append(f"loss = optax.losses.softmax_cross_entropy({x}, {labels}"
+                         + (f", axis={axis})" if axis != -1 else ")"))
         else:
-            lines.append(f"loss = optax.losses.softmax_cross_entropy_with_integer_labels({x}, {y}, "
-                         f"axis={axis})")
+            lines.append(f"loss = optax.losses.softmax_cross_entropy_with_integer_labels({x}, {y}"
+                         + (f", axis={axis})" if axis != -1 else ")"))
     if weight_after:
         lines.append(f"loss = loss * {_op(fw, 'take', w=spec['class_weight'], i=y)}")
     if spec["safe"] and conv != "optax":
@@ -1059,10 +1071,7 @@ def _ce_canonical(spec: Spec) -> Native:
             options.append(f"normalizer={normalizer!r}")
         if spec["all_ignored"] == "nan" and spec["ignore"] is not None:
             options.append("if_all_ignored='nan'")
-    if spec["safe"]:
-        status, diffs = "edges", []
-    if kind == "log_probs" and spec["labels"] == "probs":
-        diffs = []
+
     lines = []
     if "xp." in x or spec["post"] or "xp." in "".join(options):
         lines.append(f"xp = polyloss.array_namespace({spec.var['pred']})")
@@ -1635,3 +1644,99 @@ def _more_concepts() -> list[Concept]:
 
 
 CONCEPTS += _more_concepts()
+
+
+# =============================================================================================
+# Linear cross-entropy: a projection and softmax cross-entropy in one
+# =============================================================================================
+
+def _linear_read(call: Call) -> Spec:
+    """``F.linear_cross_entropy`` / ``polyloss.linear_cross_entropy``: the cross-entropy of the
+    logits ``input @ weight.T + bias``, read as the cross-entropy row's call on those logits."""
+    from polyloss.porting.spelling import parse
+
+    cfg, a = call.config, call.arrays
+    if call.kind == "class":
+        return Spec("linear_cross_entropy", call, dict(call.arrays), {"owned": (
+            "torch.nn.LinearCrossEntropyLoss owns its projection (self.linear), which no other "
+            "framework's loss holds; port torch.nn.functional.linear_cross_entropy(input, "
+            "layer.linear.weight, target, ...) instead")})
+    if call.convention == "torch":
+        hidden, weight, bias = a["input"], a["linear_weight"], a.get("linear_bias")
+        args = [f"weight={a['weight']}"] if a.get("weight") else []
+        if cfg["ignore_index"] is not None:
+            args.append(f"ignore_index={cfg['ignore_index']!r}")
+        args += [f"{k}={cfg[k]!r}" for k in ("reduction", "label_smoothing") if k in call.given]
+        ce = parse(f"torch.nn.functional.cross_entropy(logits, {a['target']}, {', '.join(args)})")
+    else:
+        hidden, weight, bias = a["hidden"], a["weight"], a.get("bias")
+        args = [f"class_weight={a['class_weight']}"] if a.get("class_weight") else []
+        if a.get("sample_weight"):
+            args.append(f"sample_weight={a['sample_weight']}")
+        args += [f"{k}={cfg[k]!r}" for k in ("ignore_index", "label_smoothing", "reduction", "normalizer",
+                                             "if_all_ignored") if k in call.given]
+        ce = parse(f"polyloss.cross_entropy(logits, {a['target']}, {', '.join(args)})")
+    spec = _ce_read(ce)
+    spec.concept, spec.call = "linear_cross_entropy", call
+    spec.var.update(hidden=hidden, weight=weight)
+    if bias:
+        spec.var["bias"] = bias
+    spec.notes.insert(0, "the logits are input @ weight.T + bias (a (C, F) weight; the K-dimensional "
+                         "weights of torch are not ported); the ports compute them, then port the "
+                         "cross-entropy")
+    return spec
+
+
+def _logits_line(fw: Framework, spec: Spec) -> str:
+    h, w = spec.var["hidden"], spec.var["weight"]
+    product = {"torch": f"{h} @ {w}.T", "keras": f"keras.ops.matmul({h}, keras.ops.transpose({w}))",
+               "gluon": f"mx.nd.dot({h}, {w}, transpose_b=True)", "optax": f"{h} @ {w}.T",
+               "polyloss": f"{h} @ xp.matrix_transpose({w})"}[fw.convention]
+    bias = f" + {spec.var['bias']}" if "bias" in spec.var else ""
+    return f"logits = {product}{bias}"
+
+
+def _linear_writer(conv: str):
+    fw = FRAMEWORKS[conv]
+    ce = {"torch": _ce_torch, "polyloss": _ce_canonical}.get(conv) or _ce_writer(conv)
+
+    def render(spec: Spec) -> Native:
+        if spec.get("owned"):
+            raise NoNative(spec["owned"])
+        native = ce(spec)
+        lines = [_logits_line(fw, spec)] + native.code
+        if conv == "polyloss":
+            lines = with_xp(lines, spec.var["hidden"])
+        notes = [f"{fw.title} has no fused projection and cross-entropy: the logits are computed "
+                 "first"] + native.notes
+        return Native(native.status, lines, notes, native.differences)
+
+    return render
+
+
+def _linear_inputs(spec: Spec, dtype: str, rng: Any) -> dict[str, np.ndarray]:
+    if spec.get("owned"):
+        raise NoNative("the layer draws its own weights")
+    features = 3
+    out = {spec.var["hidden"]: rng.normal(size=(N, features)).astype(dtype),
+           spec.var["weight"]: rng.normal(size=(C, features)).astype(dtype)}
+    if "bias" in spec.var:
+        out[spec.var["bias"]] = rng.normal(size=C).astype(dtype)
+    labels = rng.integers(0, C, size=N).astype(np.int64)
+    if spec["ignore"] is not None:
+        labels[::3] = spec["ignore"]
+    out[spec.var["target"]] = labels
+    out.update(weight_inputs(spec, (N, C), dtype, rng, classes=C))
+    return out
+
+
+CONCEPTS.append(Concept(
+    "linear_cross_entropy", "linear cross-entropy (projection + softmax cross-entropy)",
+    interpret={("torch", "linear_cross_entropy"): _linear_read,
+               ("torch", "LinearCrossEntropyLoss"): _linear_read,
+               ("polyloss", "linear_cross_entropy"): _linear_read},
+    render={conv: _linear_writer(conv) for conv in ("torch", "keras", "gluon", "optax", "polyloss")},
+    inputs=_linear_inputs,
+    notes=["cross_entropy(input @ weight.T + bias, target) computed without holding the logits "
+           "(torch 2.13's F.linear_cross_entropy)"],
+))

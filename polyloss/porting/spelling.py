@@ -18,7 +18,8 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Call", "Code", "SpellingError", "parse", "loss_names", "mirror_object", "NATIVE_PREFIX"]
+__all__ = ["Call", "Code", "SpellingError", "parse", "loss_names", "loss_kind", "mirror_object",
+           "native_prefix", "NATIVE_PREFIX"]
 
 
 class SpellingError(ValueError):
@@ -64,7 +65,8 @@ NATIVE_PREFIX = {
 _NATIVE_OVERRIDES = {("torch", "sigmoid_focal_loss"): "torchvision.ops."}
 
 # Parameters annotated like arrays that hold something else.
-_NOT_ARRAYS = frozenset({"axis", "alpha", "classes", "distance_function", "reduce_fn", "max_fun"})
+_NOT_ARRAYS = frozenset({"axis", "alpha", "classes", "distance_function", "reduce_fn", "max_fun",
+                         "reduction", "normalizer", "dtype", "device", "options", "name"})
 # Parameters whose value is code (a callable), kept as written and never run by the parser.
 _CODE_PARAMS = frozenset({"distance_function", "reduce_fn", "max_fun"})
 _FACTORIES = frozenset({("optax", "make_fenchel_young_loss")})
@@ -146,11 +148,11 @@ class Call:
     @property
     def spelling(self) -> str:
         """The loss as the native names it, e.g. ``torch.nn.CrossEntropyLoss``."""
-        return _native_prefix(self.convention, self.name, self.kind) + self.name
+        return native_prefix(self.convention, self.name, self.kind) + self.name
 
     def native(self) -> str:
         """The call in the native API, arrays included."""
-        return self._render(_native_prefix(self.convention, self.name, self.kind))
+        return self._render(native_prefix(self.convention, self.name, self.kind))
 
     def mirror(self) -> str:
         """The same call on polyloss's mirror (``polyloss.torch.CrossEntropyLoss(...)(...)``)."""
@@ -202,8 +204,14 @@ def _literal(value: Any) -> str:
     return str(value) if isinstance(value, Code) else repr(value)
 
 
-def _native_prefix(convention: str, name: str, kind: str) -> str:
+def native_prefix(convention: str, name: str, kind: str) -> str:
+    """Where the native keeps a loss: ``torch.nn.``, ``torch.nn.functional.``, ``keras.losses.``, ..."""
     return _NATIVE_OVERRIDES.get((convention, name)) or NATIVE_PREFIX[(convention, kind)]
+
+
+def loss_kind(convention: str, name: str) -> str:
+    """``"class"``, ``"function"`` or ``"factory"`` (a function that returns the loss)."""
+    return _kind(convention, name, mirror_object(convention, name))
 
 
 def _dotted(node: ast.AST) -> str | None:
@@ -222,7 +230,7 @@ def _all_spellings() -> list[str]:
     for convention in ("torch", "keras", "gluon", "optax", "polyloss"):
         for name in loss_names(convention):
             obj = mirror_object(convention, name)
-            out.append(_native_prefix(convention, name, _kind(convention, name, obj)) + name)
+            out.append(native_prefix(convention, name, _kind(convention, name, obj)) + name)
     return out
 
 
@@ -242,7 +250,7 @@ def _resolve(dotted: str) -> tuple[str, str]:
             names = loss_names(convention)
             if name in names:
                 return convention, name
-            candidates = [_native_prefix(convention, n, _kind(convention, n, mirror_object(
+            candidates = [native_prefix(convention, n, _kind(convention, n, mirror_object(
                 convention, n))) + n for n in names]
             raise SpellingError(f"polyloss port: {dotted!r} is not a loss of the {convention} "
                                 f"convention{_suggest(dotted, candidates)}")

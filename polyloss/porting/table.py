@@ -9,7 +9,14 @@ import functools
 
 from polyloss.porting.model import Concept
 
-__all__ = ["concepts", "concept_of"]
+__all__ = ["concepts", "concept_of", "example_spelling", "REQUIRED_ARGUMENTS"]
+
+#: Arguments without a default, given in the example spellings (docs/porting.md, tests).
+REQUIRED_ARGUMENTS = {
+    ("keras", "categorical_generalized_cross_entropy"): "q=0.5",
+    ("optax", "make_fenchel_young_loss"): "max_fun=jax.nn.logsumexp",
+    ("torch", "LinearCrossEntropyLoss"): "in_features=3, num_classes=5",
+}
 
 
 @functools.cache
@@ -35,3 +42,12 @@ def _index() -> dict[tuple[str, str], Concept]:
 def concept_of(convention: str, name: str) -> Concept | None:
     """The row holding ``convention``'s loss ``name`` (None: not in the table)."""
     return _index().get((convention, name))
+
+
+def example_spelling(convention: str, name: str) -> str:
+    """The plain spelling of a loss (its native's full name; the arguments it cannot do
+    without), e.g. ``torch.nn.MSELoss``."""
+    from polyloss.porting.spelling import loss_kind, native_prefix
+    prefix = native_prefix(convention, name, loss_kind(convention, name))
+    required = REQUIRED_ARGUMENTS.get((convention, name))
+    return f"{prefix}{name}({required})" if required else prefix + name

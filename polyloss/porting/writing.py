@@ -142,15 +142,8 @@ def canonical_call(fn: str, args: list[str], kwargs: list[str], steps: list[Step
         steps = steps[1:]
         if steps[:2] == [("sum", None), ("div_sum", w)]:
             extra.append("normalizer='sum_of_weights'")
-            steps = steps[2:]
-        elif steps[:1] == [("mean", None)]:
-            steps = steps[1:]
-        elif steps[:1] == [("sum", None)]:
-            extra.append("reduction='sum'")
-            steps = steps[1:]
-        else:
-            extra.append(f"reduction={unreduced!r}")
-    elif steps[:1] == [("mean", None)]:
+            steps = [("mean", None)] + steps[2:]
+    if steps[:1] == [("mean", None)]:
         steps = steps[1:]
     elif steps[:1] == [("sum", None)]:
         extra.append("reduction='sum'")

@@ -868,10 +868,20 @@ def _ce_native(fw: Framework, spec: Spec) -> tuple[list[str], str, list[str], li
             else:
                 call = (f"keras.losses.categorical_crossentropy({labels}, {x}, from_logits=True"
                         + (f", axis={axis})" if axis != -1 else ")"))
-        elif spec["input"] == "probs_scce":
-            call = f"keras.losses.sparse_categorical_crossentropy({y}, {arg(fw, spec, 'pred')})"
         else:
-            call = f"keras.losses.sparse_categorical_crossentropy({y}, {x}, from_logits=True)"
+            ignore = spec["ignore"]
+            labels = y if ignore is None else spec.var["target"]
+            options = [] if ignore is None else [f"ignore_class={ignore}"]
+            if spec["input"] == "probs_scce":
+                call = f"keras.losses.sparse_categorical_crossentropy({labels}, {arg(fw, spec, 'pred')}"
+            else:
+                call = f"keras.losses.sparse_categorical_crossentropy({labels}, {x}, from_logits=True"
+            call += "".join(f", {o}" for o in options) + ")"
+            if ignore is not None:
+                notes.append(f"Keras's loss object keras.losses.SparseCategoricalCrossentropy("
+                             f"from_logits=True, ignore_class={ignore}) gives the same mean over the "
+                             "counted labels (computed in float32 unless dtype= says otherwise; an "
+                             "all-ignored batch gives 0 there)")
             if axis not in (-1,):
                 notes.append("Keras's TensorFlow backend takes the class axis last only: move it there")
         lines.append(f"loss = {call}")
@@ -900,6 +910,8 @@ def _ce_native(fw: Framework, spec: Spec) -> tuple[list[str], str, list[str], li
                          + (f", axis={axis})" if axis != -1 else ")"))
     if weight_after:
         lines.append(f"loss = loss * {_op(fw, 'take', w=spec['class_weight'], i=y)}")
+    elif conv == "keras" and not dense:  # ignore_class needs no remapped labels
+        lines = [line for line in lines if not line.startswith("y = ")]
     if spec["safe"] and conv != "optax":
         status = "edges"
         diffs.append("optax's safe_softmax_cross_entropy makes a zero label against a -inf logit "

@@ -48,31 +48,33 @@ def prepare(
     _require_array(target, names[1])
     check_same_device(backend, (pred, target, weight), names)
 
+    pred_dtype, target_dtype = pred.dtype, target.dtype  # read once: every call pays for them
     if compute_dtype is not None:
         dtype = getattr(xp, compute_dtype)
-        _require_float_or_int(backend, pred.dtype, names[0])
-        _require_float_or_int(backend, target.dtype, names[1])
+        _require_float_or_int(backend, pred_dtype, names[0])
+        _require_float_or_int(backend, target_dtype, names[1])
         out_dtype = dtype
     else:
-        if not backend.is_floating(pred.dtype):
+        if not backend.is_floating(pred_dtype):
             raise TypeError(
-                f"polyloss: {names[0]} must be a floating-point array, got dtype {pred.dtype}"
+                f"polyloss: {names[0]} must be a floating-point array, got dtype {pred_dtype}"
             )
         if target_takes_pred_dtype:
-            _require_float_or_int(backend, target.dtype, names[1])
-            dtype = pred.dtype
-        elif backend.is_floating(target.dtype):
-            dtype = pred.dtype if target.dtype == pred.dtype else xp.result_type(pred, target)
+            _require_float_or_int(backend, target_dtype, names[1])
+            dtype = pred_dtype
+        elif target_dtype == pred_dtype:
+            dtype = pred_dtype
+        elif backend.is_floating(target_dtype):
+            dtype = xp.result_type(pred, target)
         else:
-            _require_float_or_int(backend, target.dtype, names[1])
-            dtype = pred.dtype
+            _require_float_or_int(backend, target_dtype, names[1])
+            dtype = pred_dtype
         out_dtype = dtype
-        if _is_low_precision(xp, dtype):
+        if _is_low_precision(backend, dtype):
             dtype = xp.float32
-    if pred.dtype != dtype:
+    if pred_dtype != dtype:
         pred = xp.astype(pred, dtype)
-    keep_target = integer_target and not backend.is_floating(target.dtype)
-    if target.dtype != dtype and not keep_target:
+    if target_dtype != dtype and not (integer_target and not backend.is_floating(target_dtype)):
         target = xp.astype(target, dtype)
     if weight is not None:
         if isinstance(weight, (int, float)):
@@ -114,7 +116,10 @@ def finish(p: Prepared, out: Any) -> Any:
     return out
 
 
-def _is_low_precision(xp: Any, dtype: Any) -> bool:
+def _is_low_precision(backend: Backend, dtype: Any) -> bool:
+    if backend.low_float_dtypes is not None:  # a set lookup: asked on every call
+        return dtype in backend.low_float_dtypes
+    xp = backend.xp
     # compare with each name that exists (numpy coerces `dtype == None` to float64)
     return any(
         dtype == low for low in (getattr(xp, "float16", None), getattr(xp, "bfloat16", None))
@@ -161,6 +166,8 @@ def same_shape(a: Any, b: Any) -> bool:
 
 def check_same_shape(a: Any, b: Any, names: tuple[str, str]) -> None:
     """``ValueError`` naming both shapes unless they are equal (no silent broadcasting)."""
+    if a.shape == b.shape:  # the common case, without building tuples
+        return
     if not same_shape(a, b):
         raise ValueError(
             f"polyloss: {names[0]} has shape {tuple(a.shape)} but {names[1]} has shape "

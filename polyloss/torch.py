@@ -147,6 +147,10 @@ def _elementwise(
     with backend_of(input, target, weight, names=_NAMES).scope():
         p = prepare(input, target, weight, names=_NAMES)
         check_same_shape(p.pred, p.target, _NAMES[:2])
+        if p.weight is None:
+            fused = core.fused_reduction(core_fn, p.pred, p.target, reduction, xp=p.xp, **params)
+            if fused is not None:
+                return finish(p, fused)
         loss = core_fn(p.pred, p.target, xp=p.xp, **params)
         if p.weight is not None:
             if tuple(p.weight.shape) != tuple(p.pred.shape):

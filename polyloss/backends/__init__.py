@@ -33,18 +33,23 @@ class Backend:
     its argument with no gradient flowing back through it (the identity where there is no
     autograd); conventions use it to reproduce a framework's hand-written backward.
     ``values_known(x)`` says whether ``x``'s values can be read now (not a jit tracer or a
-    lazy graph), so eager calls can validate labels.
+    lazy graph), so eager calls can validate labels. ``host_values(x)`` is ``x`` (whose values
+    are known) as a NumPy array where that needs no copy across devices (arrays in host
+    memory), else ``None``: value checks then run in NumPy, one read instead of one framework
+    operation (and for MXNet one engine synchronisation) per step of the check.
     """
 
     framework: str
     xp: Any
     device: Callable[[Any], Any]
     float_dtypes: frozenset = field(default_factory=frozenset)
+    low_float_dtypes: frozenset | None = None  # float16/bfloat16 (None: compare by name)
     to_xp: Callable[[Any], Any] | None = None
     from_xp: Callable[[Any], Any] | None = None
     scope: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
     stop_gradient: Callable[[Any], Any] = lambda x: x
     values_known: Callable[[Any], bool] = lambda x: True
+    host_values: Callable[[Any], Any] = lambda x: None
 
     def is_floating(self, dtype: Any) -> bool:
         if dtype in self.float_dtypes:
@@ -72,30 +77,45 @@ def _compat_device(x: Any) -> Any:
 
 
 def _numpy_backend() -> Backend:
-    import array_api_compat.numpy as xp
     import numpy as np
 
+    from polyloss.backends import numpy_namespace as xp
+
     floats = frozenset(np.dtype(t) for t in (np.float16, np.float32, np.float64))
-    return Backend("numpy", xp, _cpu, floats)
+    return Backend("numpy", xp, _cpu, floats, frozenset((np.dtype(np.float16),)),
+                   host_values=lambda x: x)
 
 
 def _torch_backend() -> Backend:
-    import array_api_compat.torch as xp
     import torch
+
+    from polyloss.backends import torch_namespace as xp
 
     floats = frozenset((torch.float16, torch.bfloat16, torch.float32, torch.float64))
     return Backend(
-        "torch", xp, lambda x: x.device, floats,
+        "torch", xp, lambda x: x.device, floats, frozenset((torch.float16, torch.bfloat16)),
         stop_gradient=lambda x: x.detach(),
         # meta tensors (shapes only) have no values to read either
         values_known=lambda x: not torch.compiler.is_compiling() and getattr(x, "is_meta", False) is False,
+        host_values=_torch_host_values,
     )
+
+
+def _torch_host_values(x: Any) -> Any:
+    if x.device.type != "cpu" or x.is_conj() or x.is_neg():
+        return None
+    try:
+        return x.detach().numpy()
+    except (RuntimeError, TypeError):  # sparse or quantized, or no NumPy dtype (bfloat16)
+        return None
 
 
 def _jax_backend() -> Backend:
     import jax
     import jax.numpy as jnp
     import numpy as np
+
+    from polyloss.backends import jax_namespace as xp
 
     floats = frozenset(
         np.dtype(t) for t in (jnp.float16, jnp.bfloat16, jnp.float32, jnp.float64)
@@ -107,10 +127,21 @@ def _jax_backend() -> Backend:
             return True
 
     return Backend(
-        "jax", jnp, _compat_device, floats,
+        "jax", xp, _compat_device, floats,
+        frozenset(np.dtype(t) for t in (jnp.float16, jnp.bfloat16)),
         stop_gradient=jax.lax.stop_gradient,
         values_known=lambda x: not isinstance(x, jax.core.Tracer) and trace_state_clean(),
+        host_values=_jax_host_values,
     )
+
+
+def _jax_host_values(x: Any) -> Any:
+    import numpy as np
+
+    devices = getattr(x, "devices", None)
+    if devices is None or any(d.platform != "cpu" for d in devices()):
+        return None
+    return np.asarray(x)
 
 
 def _compat_backend(name: str, x: Any) -> Backend:
@@ -125,8 +156,8 @@ def _tensorflow_backend() -> Backend:
     from polyloss.backends import tensorflow as xp
 
     return Backend(
-        "tensorflow", xp, xp.device_of, xp.FLOAT_DTYPES,
-        stop_gradient=xp.stop_gradient, values_known=xp.values_known,
+        "tensorflow", xp, xp.device_of, xp.FLOAT_DTYPES, frozenset((xp.float16, xp.bfloat16)),
+        stop_gradient=xp.stop_gradient, values_known=xp.values_known, host_values=xp.host_values,
     )
 
 
@@ -135,14 +166,15 @@ def _mxnet_backend(array_type: type) -> Backend:
 
     if xp.is_legacy_ndarray_type(array_type):
         return Backend(
-            "mxnet", xp.LEGACY, xp.device_of, xp.FLOAT_DTYPES,
+            "mxnet", xp.LEGACY, xp.device_of, xp.FLOAT_DTYPES, xp.LOW_FLOAT_DTYPES,
             to_xp=xp.to_numpy_ndarray, from_xp=xp.to_legacy_ndarray, scope=xp.shape_scope,
-            stop_gradient=xp.stop_gradient,
+            stop_gradient=xp.stop_gradient, host_values=xp.host_values,
         )
     if xp.is_numpy_ndarray_type(array_type):
         return Backend(
-            "mxnet", xp, xp.device_of, xp.FLOAT_DTYPES,
+            "mxnet", xp, xp.device_of, xp.FLOAT_DTYPES, xp.LOW_FLOAT_DTYPES,
             to_xp=xp.to_numpy_ndarray, scope=xp.shape_scope, stop_gradient=xp.stop_gradient,
+            host_values=xp.host_values,
         )
     raise TypeError(
         f"polyloss: {array_type.__module__}.{array_type.__qualname__} is an MXNet symbol; "
@@ -189,11 +221,13 @@ def backend_of(*arrays: Any, names: tuple[str, ...] | None = None) -> Backend:
     """
     found: Backend | None = None
     found_at = -1
-    for i, a in enumerate(arrays):
-        if a is None or isinstance(a, _PY_SCALARS):
-            continue
+    i = -1
+    for a in arrays:  # the hot path of every call: one cache lookup per array
+        i += 1
         b = _CACHE.get(type(a))
         if b is None:
+            if a is None or isinstance(a, _PY_SCALARS):
+                continue
             try:
                 b = _backend_for(a)
             except TypeError as exc:
@@ -226,13 +260,19 @@ def device_of(x: Any) -> Any:
 
 def check_same_device(backend: Backend, arrays: tuple, names: tuple[str, ...]) -> None:
     """Raise ``ValueError`` naming the arguments if the arrays live on different devices."""
+    if len(names) != len(arrays):
+        raise ValueError("polyloss: check_same_device needs one name per array")
     first_name = first_dev = None
-    for name, a in zip(names, arrays, strict=True):
+    device = backend.device
+    i = -1
+    for a in arrays:
+        i += 1
         if a is None or isinstance(a, _PY_SCALARS):
             continue
-        dev = backend.device(a)
-        if dev is None or dev == "":
+        dev = device(a)
+        if dev is None or (dev.__class__ is str and not dev):  # unknown (a tracer, symbolic)
             continue
+        name = names[i]
         if first_dev is None:
             first_name, first_dev = name, dev
         elif dev != first_dev:

@@ -33,6 +33,7 @@ bool = _onp.bool_  # noqa: A001 - Array API name
 int8, int32, int64, uint8 = _onp.int8, _onp.int32, _onp.int64, _onp.uint8
 float16, float32, float64 = _onp.float16, _onp.float32, _onp.float64
 FLOAT_DTYPES = frozenset(_onp.dtype(t) for t in (float16, float32, float64))
+LOW_FLOAT_DTYPES = frozenset((_onp.dtype(float16),))
 
 e, pi, inf, nan = math.e, math.pi, math.inf, math.nan
 
@@ -58,6 +59,14 @@ def to_legacy_ndarray(x: Any) -> Any:
 
 def stop_gradient(x: Any) -> Any:
     return x.detach()
+
+
+def host_values(x: Any) -> Any:
+    """An array in host memory as a NumPy array (one engine synchronisation; ``None`` for an
+    array on another device)."""
+    if x.ctx.device_type != "cpu":
+        return None
+    return x.asnumpy()
 
 
 def shape_scope():
@@ -165,6 +174,9 @@ def where(condition: Any, x1: Any, x2: Any, /) -> Any:
         x1 = mnp.full_like(x2, x1)
     if isinstance(x2, (int, float)):
         x2 = mnp.full_like(x1, x2)
+    shape = _onp.broadcast_shapes(condition.shape, x1.shape, x2.shape)
+    if 0 in shape:  # MXNet 1.9.1's where mis-broadcasts zero-size operands (or crashes)
+        return mnp.zeros(shape, dtype=result_type(x1, x2), ctx=x1.ctx)
     return mnp.where(condition, x1, x2)
 
 
@@ -395,6 +407,33 @@ def matmul(x1: Any, x2: Any, /) -> Any:
     return mnp.matmul(x1, x2)
 
 
+# ---- fused kernels (semantics: polyloss/backends/kernels.py) ----------------------------------
+# mx.np's max, exp, sum and mean are slow kernels (4096 x 1000: 10-20 ms each against 1.3 ms
+# for a whole npx.log_softmax), so the softmax family runs on npx's fused operators, as Gluon's
+# SoftmaxCrossEntropyLoss does.
+
+
+def _log_softmax(x: Any, axis: int) -> Any:
+    return mx.npx.log_softmax(x, axis=axis)
+
+
+def _softmax_cross_entropy(x: Any, labels: Any, axis: int) -> Any:
+    axis %= x.ndim
+    logp = mx.npx.log_softmax(x, axis=axis)
+    if x.ndim == 1:  # pick cannot take a 0-d index
+        return -mx.npx.pick(logp.reshape((1, -1)), labels.reshape((1,)), axis=1).reshape(())
+    return -mx.npx.pick(logp, labels, axis=axis)
+
+
+def _make_kernels() -> Any:
+    from polyloss.backends.kernels import Kernels
+
+    return Kernels(log_softmax=_log_softmax, softmax_cross_entropy=_softmax_cross_entropy)
+
+
+polyloss_kernels = _make_kernels()
+
+
 # ---- the classic NDArray flavour -------------------------------------------------------------
 # Classic NDArrays have no 0-d arrays: a full reduction is shape (1,) (``mx.nd.sum``), and an
 # autograd record holding 0-d nodes fails in ``backward()`` outside NumPy shape semantics
@@ -552,3 +591,4 @@ def call_in_graph(fn: Any, inputs: list, key: str) -> Any:
     legacy = [s.as_nd_ndarray() if isinstance(s, _NpSymbol) else s for s in inputs]
     out = mx.sym.Custom(*legacy, op_type=_OP_TYPE, key=key, num_inputs=str(len(legacy)))
     return out.as_np_ndarray() if np_arrays else out
+

@@ -43,6 +43,13 @@ def values_known(x: Any) -> bool:
     return tf.executing_eagerly()
 
 
+def host_values(x: Any) -> Any:
+    """An eager tensor in host memory as a NumPy array (``None`` on another device)."""
+    if "CPU" not in device_of(x):
+        return None
+    return x.numpy()
+
+
 def _tensor(x: Any, dtype: Any = None) -> tf.Tensor:
     if isinstance(x, (tf.Tensor, tf.Variable)):
         return x if dtype is None or x.dtype == dtype else tf.cast(x, dtype)
@@ -363,3 +370,33 @@ def take_along_axis(x: Any, indices: Any, /, *, axis: int = -1) -> tf.Tensor:
     out = tf.gather(tf.transpose(x, perm), tf.transpose(indices, perm), batch_dims=ndim - 1,
                     axis=ndim - 1)
     return tf.transpose(out, inverse)
+
+
+# ---- fused kernels (semantics: polyloss/backends/kernels.py) ----------------------------------
+
+def _last_axis(x: Any, axis: int) -> tuple[Any, int]:
+    ndim = len(x.shape)
+    axis %= ndim
+    if axis == ndim - 1:
+        return x, axis
+    return tf.transpose(x, [a for a in range(ndim) if a != axis] + [axis]), axis
+
+
+def _log_softmax(x: Any, axis: int) -> tf.Tensor:
+    return tf.nn.log_softmax(x, axis=axis)
+
+
+def _softmax_cross_entropy(x: Any, labels: Any, axis: int) -> tf.Tensor:
+    # one fused kernel: the softmax is its only saved buffer (log_softmax + gather keeps the
+    # log-probabilities and densifies the gather's sparse gradient), and it compiles under XLA
+    x, _ = _last_axis(x, axis)
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=x)
+
+
+def _make_kernels() -> Any:
+    from polyloss.backends.kernels import Kernels
+
+    return Kernels(log_softmax=_log_softmax, softmax_cross_entropy=_softmax_cross_entropy)
+
+
+polyloss_kernels = _make_kernels()

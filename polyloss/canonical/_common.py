@@ -7,6 +7,7 @@ from typing import Any
 
 from polyloss._inputs import check_same_shape, finish, prepare
 from polyloss.backends import backend_of
+from polyloss.core.regression import fused_reduction
 from polyloss.reduction import (
     NORMALIZERS,
     REDUCTIONS,
@@ -41,8 +42,12 @@ def elementwise_loss(
     with backend_of(pred, target, sample_weight, names=NAMES).scope():
         p = prepare(pred, target, sample_weight, names=NAMES)
         check_same_shape(p.pred, p.target, NAMES[:2])
-        loss = core_fn(p.pred, p.target, xp=p.xp, **params)
-        out = reduce_loss(p.xp, loss, reduction, p.weight, normalizer)
+        out = None
+        if p.weight is None and isinstance(normalizer, str):  # a plain sum or mean
+            out = fused_reduction(core_fn, p.pred, p.target, reduction, xp=p.xp, **params)
+        if out is None:
+            loss = core_fn(p.pred, p.target, xp=p.xp, **params)
+            out = reduce_loss(p.xp, loss, reduction, p.weight, normalizer)
         if post is not None:
             out = (LossParts(post(p.xp, out.total), out.normalizer) if isinstance(out, LossParts)
                    else post(p.xp, out))

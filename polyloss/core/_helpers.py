@@ -6,6 +6,17 @@ import math
 from typing import Any
 
 
+def kernel(xp: Any, name: str) -> Any:
+    """The namespace's fused kernel ``name``, or ``None`` where it has none.
+
+    A namespace may carry native kernels for a few building blocks as ``xp.polyloss_kernels``
+    (their exact semantics: ``polyloss/backends/kernels.py``); each has the generic code's
+    values and gradients, so a caller uses it where it exists and the generic code elsewhere.
+    """
+    kernels = getattr(xp, "polyloss_kernels", None)
+    return None if kernels is None else getattr(kernels, name)
+
+
 def abs_zero_grad(x: Any, xp: Any) -> Any:
     """``|x|`` whose gradient at 0 is 0 on every backend.
 
@@ -18,7 +29,7 @@ def abs_zero_grad(x: Any, xp: Any) -> Any:
 
 def has_elements(x: Any) -> bool:
     """False when a dimension is statically 0 (unknown dimensions count as non-empty)."""
-    return all(d != 0 for d in x.shape)
+    return 0 not in x.shape
 
 
 def clip_below(x: Any, low: float, xp: Any) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from polyloss.core._helpers import arange_like, has_elements, softplus
+from polyloss.core._helpers import arange_like, has_elements, kernel, softplus
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -20,8 +20,12 @@ def log_softmax(x: Any, axis: int, xp: Any) -> Any:
     """``x - logsumexp(x)`` along ``axis``, shifted by the maximum so nothing overflows.
 
     The shift's gradient cancels exactly in the formula, so no stop-gradient is needed; a
-    row that is all ``-inf`` gives NaN, as in every framework.
+    row that is all ``-inf`` gives NaN, as in every framework. The namespace's fused kernel,
+    where it has one, computes the same in one pass each way.
     """
+    fused = kernel(xp, "log_softmax")
+    if fused is not None and has_elements(x):
+        return fused(x, axis)
     if not has_elements(x):  # no shift needed, and some namespaces cannot max over nothing
         return x - xp.log(xp.sum(xp.exp(x), axis=axis, keepdims=True))
     m = xp.max(x, axis=axis, keepdims=True)
@@ -36,6 +40,9 @@ def softmax(x: Any, axis: int, xp: Any) -> Any:
 
 def log_sigmoid(x: Any, xp: Any) -> Any:
     """``log σ(x) = -softplus(-x)``: finite for every finite ``x``."""
+    fused = kernel(xp, "log_sigmoid")
+    if fused is not None:
+        return fused(x)
     return -softplus(-x, xp)
 
 
@@ -80,6 +87,15 @@ def take_class(x: Any, labels: Any, axis: int, xp: Any) -> Any:
     return xp.sum(xp.where(index == classes, x, 0.0), axis=axis)
 
 
+def softmax_cross_entropy(x: Any, labels: Any, axis: int, xp: Any) -> Any:
+    """``-log_softmax(x)`` at each position's class index along ``axis`` (``labels``: safe
+    indices in the indexing dtype, ``x``'s shape without ``axis``)."""
+    fused = kernel(xp, "softmax_cross_entropy")
+    if fused is not None and has_elements(x):
+        return fused(x, labels, axis)
+    return -take_class(log_softmax(x, axis, xp), labels, axis, xp)
+
+
 def safe_labels(labels: Any, num_classes: int, ignore_index: int | None, xp: Any):
     """``(safe, valid, in_range)``: labels with ignored and out-of-range entries replaced by
     class 0, the mask of positions that count, and the mask of labels inside ``[0, C)``
@@ -100,6 +116,12 @@ def safe_labels(labels: Any, num_classes: int, ignore_index: int | None, xp: Any
 def sigmoid_bce_with_logits(z: Any, y: Any, xp: Any, pos_weight: Any = None) -> Any:
     """``-(P·y·log σ(z) + (1-y)·log(1-σ(z)))`` as ``P·y·softplus(-z) + (1-y)·softplus(z)``:
     no cancellation for any sign of ``z``, gradient ``σ(z)-y`` (at P=1) everywhere."""
+    fused = kernel(xp, "log_sigmoid")
+    if fused is not None:  # the same with softplus(x) = -log σ(-x), one kernel each
+        positive = y * fused(z)
+        if pos_weight is not None:
+            positive = pos_weight * positive
+        return -(positive + (1.0 - y) * fused(-z))
     positive = y * softplus(-z, xp)
     if pos_weight is not None:
         positive = pos_weight * positive

@@ -11,13 +11,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from polyloss.core._helpers import abs_zero_grad, clip_below, has_elements
+from polyloss.core._helpers import abs_zero_grad, clip_below, has_elements, kernel
 
 _LOG2 = math.log(2.0)
 
 
 def squared_error(pred: Any, target: Any, *, xp: Any) -> Any:
     """``(pred - target)²``."""
+    fused = kernel(xp, "squared_error")
+    if fused is not None:
+        return fused(pred, target, "none")
     r = pred - target
     return r * r
 
@@ -58,6 +61,9 @@ def root_mean_squared_error(
 
 def absolute_error(pred: Any, target: Any, *, xp: Any) -> Any:
     """``|pred - target|`` (gradient 0 at a zero residual)."""
+    fused = kernel(xp, "absolute_error")
+    if fused is not None:
+        return fused(pred, target, "none")
     return abs_zero_grad(pred - target, xp)
 
 
@@ -69,6 +75,9 @@ def huber(pred: Any, target: Any, *, delta: float, xp: Any) -> Any:
     ``½q² + delta·(|r| - q)`` with ``q = min(|r|, delta)`` accumulates ``delta - delta + r``
     in backward and loses a tiny ``r`` entirely) and never inf/NaN outside.
     """
+    fused = kernel(xp, "huber")
+    if fused is not None:
+        return fused(pred, target, delta, "none")
     return _quadratic_then_linear(abs_zero_grad(pred - target, xp), delta, 0.5, delta, xp)
 
 
@@ -77,10 +86,33 @@ def smooth_l1(pred: Any, target: Any, *, beta: float, xp: Any) -> Any:
 
     Equal to ``huber(delta=beta) / beta``.
     """
+    fused = kernel(xp, "smooth_l1")
+    if fused is not None and beta > 0:
+        return fused(pred, target, beta, "none")
     a = abs_zero_grad(pred - target, xp)
     if beta == 0:
         return a
     return _quadratic_then_linear(a, beta, 0.5 / beta, 1.0, xp)
+
+
+_FUSABLE = {squared_error: (), absolute_error: (), huber: ("delta",), smooth_l1: ("beta",)}
+
+
+def fused_reduction(core_fn: Any, pred: Any, target: Any, reduction: str, *, xp: Any,
+                    **params: Any) -> Any:
+    """``sum`` or ``mean`` of ``core_fn(pred, target, **params)`` as one native call, where the
+    namespace has that loss as a fused kernel (and the arrays are not empty); else ``None``.
+
+    An unreduced loss followed by a reduction is two autograd nodes instead of one, and on
+    torch the mean's backward alone costs as much as the fused loss's.
+    """
+    names = _FUSABLE.get(core_fn)
+    if names is None or reduction not in ("sum", "mean") or not has_elements(pred):
+        return None
+    fused = kernel(xp, core_fn.__name__)
+    if fused is None or (core_fn is smooth_l1 and params["beta"] == 0):
+        return None
+    return fused(pred, target, *(params[n] for n in names), reduction)
 
 
 def _quadratic_then_linear(a: Any, threshold: float, quad: float, slope: float, xp: Any) -> Any:

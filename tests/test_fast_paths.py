@@ -1,0 +1,421 @@
+"""Each fused kernel against the generic code it stands in for, on the same backend.
+
+A namespace's fused kernels (``polyloss/backends/kernels.py``: torch's ``F.log_softmax``,
+``F.cross_entropy``, ``F.huber_loss``, ...; JAX's ``jax.nn``; TensorFlow's ``tf.nn``; MXNet's
+``npx``) are used only where they compute what the generic Array API code computes. Every
+kernel a backend has is run here against ``kernels.generic(xp)`` -- the same namespace without
+its kernels -- on the same inputs: random ones and edge ones (zero residuals and residuals at
+the Huber/smooth-L1 threshold, |logits| = 1e4, -inf logits, tiny and huge values), float32
+and float64, values and gradients. Then whole losses, canonical and mirrors, with and without
+kernels, and the compiled modes (``torch.compile(fullgraph=True)``, ``jax.jit``,
+``tf.function(jit_compile=True)``). Expected values are the generic code's, run by the same
+framework.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+from _native import assert_close, rtol_for
+from conftest import AUTOGRAD, require
+
+import polyloss
+from polyloss import backends
+from polyloss.backends import backend_of, kernels
+from polyloss.core import classification as cls_core
+from polyloss.core import regression as reg_core
+
+# which kernels each framework's namespace carries (what the tests below exercise)
+EXPECTED = {
+    "numpy": set(),
+    "torch": {"log_softmax", "softmax_cross_entropy", "log_sigmoid", "squared_error",
+              "absolute_error", "huber", "smooth_l1"},
+    "jax": {"log_softmax", "softmax_cross_entropy"},
+    "tensorflow": {"log_softmax", "softmax_cross_entropy"},
+    "mxnet": {"log_softmax", "softmax_cross_entropy"},
+}
+KERNEL_BACKENDS = [b.name for b in AUTOGRAD if EXPECTED.get(b.name)]
+DTYPES = ("float32", "float64")
+
+
+def _namespaces(b):
+    fast = backend_of(b.asarray(np.ones(2))).xp
+    return fast, kernels.generic(fast)
+
+
+def _params(names):
+    return [pytest.param(b, k, id=f"{b}-{k}") for b in KERNEL_BACKENDS for k in sorted(EXPECTED[b])
+            if k in names]
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_backend_has_the_expected_kernels(name):
+    b = require(name)
+    fast, generic = _namespaces(b)
+    ks = fast.polyloss_kernels
+    provided = set() if ks is None else {f.name for f in dataclasses.fields(ks) if getattr(ks, f.name)}
+    assert provided == EXPECTED[name]
+    assert generic.polyloss_kernels is None
+    for kernel_name in EXPECTED[name]:
+        assert cls_core.kernel(fast, kernel_name) is not None
+        assert cls_core.kernel(generic, kernel_name) is None
+
+
+def _atol(dtype, n):
+    # results that cancel n terms of order 1 (a log-softmax gradient 1 - C·softmax at a
+    # uniform row, a log-probability near 0) are equal to a few ulps of those terms
+    return rtol_for(dtype, n) * n
+
+
+def _same(b, fn_fast, fn_generic, arrays, dtype, *, n=1, argnums=(0,)):
+    """Value and gradient (of the sum) of the two, equal to rounding."""
+    for argnum in argnums:
+        v_fast, g_fast = b.value_and_grad(fn_fast, arrays, argnum)
+        v_gen, g_gen = b.value_and_grad(fn_generic, arrays, argnum)
+        assert_close(v_fast, v_gen, dtype=dtype, n=n, atol=_atol(dtype, n), err_msg="value")
+        assert_close(g_fast, g_gen, dtype=dtype, n=n, atol=_atol(dtype, n),
+                     err_msg=f"gradient w.r.t. argument {argnum}")
+
+
+def _logits(dtype, rng):
+    x = rng.standard_normal((6, 7)) * 3
+    x[1] = [1e4, -1e4, 0.0, 5.0, -5.0, 1e4, 3.0]  # exp underflows for all but the maxima
+    x[2] = -np.inf
+    x[2, 3] = 0.5  # one finite class, the rest masked out
+    x[3] = 2.0  # a constant row
+    x[4, 0] = -np.inf
+    x[5] = 1e-30
+    return x.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("backend_name", "kernel"), _params({"log_softmax"}))
+def test_log_softmax_kernel(backend_name, kernel, dtype, rng):
+    b = require(backend_name)
+    fast, generic = _namespaces(b)
+    x = _logits(dtype, rng)
+    for axis in (-1, 0):
+        _same(b, lambda v, a=axis: cls_core.log_softmax(v, a, fast),
+              lambda v, a=axis: cls_core.log_softmax(v, a, generic), [x], dtype, n=x.shape[axis])
+    x3 = rng.standard_normal((2, 5, 3)).astype(dtype)
+    _same(b, lambda v: cls_core.log_softmax(v, 1, fast),
+          lambda v: cls_core.log_softmax(v, 1, generic), [x3], dtype, n=5)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("backend_name", "kernel"), _params({"softmax_cross_entropy"}))
+def test_softmax_cross_entropy_kernel(backend_name, kernel, dtype, rng):
+    b = require(backend_name)
+    fast, generic = _namespaces(b)
+    x = _logits(dtype, rng)
+    labels = np.array([0, 1, 3, 4, 2, 6], dtype=np.int64)  # row 4's label is not its -inf class
+    _same(b, lambda v, t: cls_core.softmax_cross_entropy(v, t, -1, fast),
+          lambda v, t: cls_core.softmax_cross_entropy(v, t, -1, generic), [x, labels], dtype, n=7)
+    # the class axis elsewhere (torch moves it to dim 1, TensorFlow to the end)
+    x3 = rng.standard_normal((4, 5, 3)).astype(dtype)
+    for axis, shape in ((1, (4, 3)), (0, (5, 3)), (2, (4, 5))):
+        t = rng.integers(0, x3.shape[axis], shape).astype(np.int64)
+        _same(b, lambda v, t, a=axis: cls_core.softmax_cross_entropy(v, t, a, fast),
+              lambda v, t, a=axis: cls_core.softmax_cross_entropy(v, t, a, generic), [x3, t], dtype,
+              n=x3.shape[axis])
+    # an unbatched input: one row, a 0-d label
+    _same(b, lambda v, t: cls_core.softmax_cross_entropy(v, t, 0, fast),
+          lambda v, t: cls_core.softmax_cross_entropy(v, t, 0, generic),
+          [x[0], np.asarray(2, dtype=np.int64)], dtype, n=7)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("backend_name", "kernel"), _params({"log_sigmoid"}))
+def test_log_sigmoid_kernel_in_bce(backend_name, kernel, dtype, rng):
+    b = require(backend_name)
+    fast, generic = _namespaces(b)
+    z = np.concatenate([rng.standard_normal(6) * 4,
+                        [0.0, 1e4, -1e4, 20.0, -20.0, 100.0, -100.0, 1e-30]]).astype(dtype)
+    y = np.concatenate([rng.uniform(0, 1, 6), [0.0, 1.0, 0.3, 1.0, 0.0, 0.5, 0.9, 1.0]]).astype(dtype)
+    pw = np.full_like(z, 2.5)
+    _same(b, lambda v: cls_core.log_sigmoid(v, fast), lambda v: cls_core.log_sigmoid(v, generic),
+          [z], dtype)
+    for weighted in (False, True):
+        def make(xp, weighted=weighted):
+            return lambda v, t, w: cls_core.sigmoid_bce_with_logits(v, t, xp, w if weighted else None)
+        _same(b, make(fast), make(generic), [z, y, pw], dtype, argnums=(0, 1))
+
+
+REGRESSION = {
+    "squared_error": (reg_core.squared_error, [{}]),
+    "absolute_error": (reg_core.absolute_error, [{}]),
+    "huber": (reg_core.huber, [{"delta": 1.0}, {"delta": 0.5}, {"delta": 2.0}]),
+    "smooth_l1": (reg_core.smooth_l1, [{"beta": 1.0}, {"beta": 0.5}, {"beta": 0.0}]),
+}
+
+
+def _residual_inputs(dtype, rng, threshold):
+    """Random residuals, and zero, ±threshold, tiny and huge ones (``pred - target`` exact)."""
+    target = np.concatenate([rng.standard_normal(8), np.zeros(9)])
+    big = 1e30 if dtype == "float32" else 1e200
+    edge = [0.0, threshold, -threshold, 1e-30, -1e-30, big, -big, 0.5 * threshold, 3.0]
+    pred = np.concatenate([target[:8] + rng.standard_normal(8) * 2, edge])
+    return pred.astype(dtype).reshape(1, 17), target.astype(dtype).reshape(1, 17)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("backend_name", "kernel"), _params(set(REGRESSION)))
+def test_regression_kernel(backend_name, kernel, dtype, rng):
+    b = require(backend_name)
+    fast, generic = _namespaces(b)
+    core_fn, param_sets = REGRESSION[kernel]
+    for params in param_sets:
+        threshold = params.get("delta", params.get("beta", 1.0)) or 1.0
+        pred, target = _residual_inputs(dtype, rng, threshold)
+        # unreduced
+        _same(b, lambda p, t, k=params: core_fn(p, t, xp=fast, **k),
+              lambda p, t, k=params: core_fn(p, t, xp=generic, **k), [pred, target], dtype,
+              argnums=(0, 1))
+        # the fused sum and mean against the generic loss reduced by the namespace
+        for reduction in ("sum", "mean"):
+            def fused(p, t, reduction=reduction, k=params):
+                out = reg_core.fused_reduction(core_fn, p, t, reduction, xp=fast, **k)
+                if out is None:  # smooth L1 with beta = 0 is L1: no fused form
+                    assert k.get("beta") == 0.0
+                    out = getattr(fast, reduction)(core_fn(p, t, xp=fast, **k))
+                return out
+
+            def reference(p, t, reduction=reduction, k=params):
+                return getattr(generic, reduction)(core_fn(p, t, xp=generic, **k))
+
+            _same(b, fused, reference, [pred, target], dtype, n=pred.size, argnums=(0, 1))
+        # nothing to fuse on an empty array
+        empty = np.zeros((0, 3), dtype=dtype)
+        assert reg_core.fused_reduction(core_fn, b.asarray(empty), b.asarray(empty), "mean",
+                                        xp=fast, **params) is None
+
+
+# ---- whole losses, with and without kernels -------------------------------------------------
+
+@pytest.fixture
+def generic_backends(monkeypatch):
+    """Resolve every array to its backend without kernels while the test runs."""
+    resolve = backends._resolve_type
+
+    def generic_resolve(x):
+        b = resolve(x)
+        return dataclasses.replace(b, xp=kernels.generic(b.xp))
+
+    def run(fn, *args):
+        with monkeypatch.context() as m:
+            m.setattr(backends, "_CACHE", {})
+            m.setattr(backends, "_resolve_type", generic_resolve)
+            return fn(*args)
+
+    return run
+
+
+def _class_inputs(dtype, rng, shape=(6, 5)):
+    x = (rng.standard_normal(shape) * 3).astype(dtype)
+    x[0, 0] = 1e4
+    x[1, 1] = -1e4
+    labels = rng.integers(0, shape[1], shape[:1] + shape[2:]).astype(np.int64)
+    labels[0] = 1
+    return x, labels
+
+
+WEIGHTS = np.array([0.5, 1.0, 2.0, 0.25, 1.5])
+
+CANONICAL = {
+    "ce": lambda x, t: polyloss.cross_entropy(x, t),
+    "ce-smoothing": lambda x, t: polyloss.cross_entropy(x, t, label_smoothing=0.1),
+    "ce-weights-ignore": lambda x, t: polyloss.cross_entropy(
+        x, t, class_weight=_like(x, WEIGHTS), ignore_index=1, normalizer="sum_of_weights",
+        if_all_ignored="nan"),
+    "ce-weights-smoothing-none": lambda x, t: polyloss.cross_entropy(
+        x, t, class_weight=_like(x, WEIGHTS), label_smoothing=0.2, reduction="none"),
+    "nll": lambda x, t: polyloss.nll(x - 20001.0, t, reduction="sum"),  # log-probabilities <= 0
+    "focal": lambda x, t: polyloss.focal(x, t, kind="categorical", gamma=2.0),
+}
+
+
+def _like(x, a):
+    """``a`` (NumPy) as an array of ``x``'s framework and dtype."""
+    b = backend_of(x)
+    xp = b.xp
+    x = b.to_xp(x) if b.to_xp is not None else x
+    out = xp.asarray(np.asarray(a, dtype=np.float64))
+    out = xp.astype(out, x.dtype)
+    return b.from_xp(out) if b.from_xp is not None else out
+
+
+def _compare_losses(b, loss, arrays, dtype, generic_backends, argnums=(0,)):
+    for argnum in argnums:
+        v_fast, g_fast = b.value_and_grad(loss, arrays, argnum)
+        v_gen, g_gen = generic_backends(b.value_and_grad, loss, arrays, argnum)
+        n = int(np.prod(np.shape(arrays[0])))
+        assert_close(v_fast, v_gen, dtype=dtype, n=n, atol=_atol(dtype, n), err_msg="value")
+        assert_close(g_fast, g_gen, dtype=dtype, n=n, atol=_atol(dtype, n), err_msg="gradient")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", sorted(CANONICAL))
+@pytest.mark.parametrize("backend_name", KERNEL_BACKENDS)
+def test_canonical_classification_with_and_without_kernels(backend_name, case, dtype, rng,
+                                                           generic_backends):
+    b = require(backend_name)
+    x, t = _class_inputs(dtype, rng)
+    _compare_losses(b, CANONICAL[case], [x, t], dtype, generic_backends)
+    if case == "ce":  # spatial positions, classes on axis 1
+        x4, t4 = _class_inputs(dtype, rng, (2, 5, 3, 2))
+        _compare_losses(b, lambda x, t: polyloss.cross_entropy(x, t, axis=1), [x4, t4], dtype,
+                        generic_backends)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("backend_name", KERNEL_BACKENDS)
+def test_canonical_elementwise_with_and_without_kernels(backend_name, dtype, rng,
+                                                        generic_backends):
+    b = require(backend_name)
+    pred, target = _residual_inputs(dtype, rng, 0.5)
+    y = rng.uniform(0, 1, pred.shape).astype(dtype)
+    for reduction in ("none", "sum", "mean"):
+        for loss in (polyloss.mse, polyloss.mae, lambda p, t, **k: polyloss.huber(p, t, delta=0.5, **k),
+                     lambda p, t, **k: polyloss.smooth_l1(p, t, beta=0.5, **k)):
+            _compare_losses(b, lambda p, t, loss=loss, r=reduction: loss(p, t, reduction=r),
+                            [pred, target], dtype, generic_backends, argnums=(0, 1))
+        _compare_losses(
+            b, lambda z, y, r=reduction: polyloss.binary_cross_entropy(z, y, from_logits=True,
+                                                                        reduction=r),
+            [pred, y], dtype, generic_backends, argnums=(0, 1))
+
+
+def _mirror_cases(name):
+    """The mirrors' softmax cross-entropy and elementwise losses on their own framework."""
+    if name == "torch":
+        import polyloss.torch as pt
+
+        w = WEIGHTS
+        labels = np.array([0, 1, -100, 3, 4, 1], dtype=np.int64)
+        return [
+            (lambda x, t: pt.cross_entropy(x, t), None),
+            (lambda x, t: pt.cross_entropy(x, t, weight=_like(x, w), label_smoothing=0.1), labels),
+            (lambda x, t: pt.cross_entropy(x, t, ignore_index=1, reduction="sum"), None),
+            (lambda x, t: pt.nll_loss(x - 20001.0, t, weight=_like(x, w)), labels),
+            (lambda x, t: pt.huber_loss(x, x * 0.5 + 0.25, delta=0.5), None),
+            (lambda x, t: pt.smooth_l1_loss(x, x * 0.5, beta=0.5, reduction="sum"), None),
+            (lambda x, t: pt.mse_loss(x, x * 0.5), None),
+            (lambda x, t: pt.l1_loss(x, x * 0.5, reduction="none"), None),
+        ]
+    if name == "tensorflow":
+        import polyloss.keras as pk
+
+        return [
+            (lambda x, t: pk.SparseCategoricalCrossentropy(from_logits=True)(t, x), None),
+            (lambda x, t: pk.SparseCategoricalCrossentropy(from_logits=True, ignore_class=1)(t, x), None),
+            (lambda x, t: pk.sparse_categorical_crossentropy(t, x, from_logits=True), None),
+        ]
+    if name == "mxnet":
+        import polyloss.gluon as pg
+
+        return [
+            (lambda x, t: pg.SoftmaxCrossEntropyLoss()(x, t), None),
+            (lambda x, t: pg.SoftmaxCrossEntropyLoss(axis=0)(x, t[:5]), None),
+        ]
+    import polyloss.optax as po
+
+    def one_hot(x, t):
+        xp = backend_of(x).xp
+        return xp.astype(xp.expand_dims(t, axis=-1) == xp.arange(x.shape[-1]), x.dtype)
+
+    return [
+        (lambda x, t: po.softmax_cross_entropy(x, one_hot(x, t)), None),
+        (lambda x, t: po.safe_softmax_cross_entropy(x, one_hot(x, t)), None),
+    ]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("backend_name", KERNEL_BACKENDS)
+def test_mirrors_with_and_without_kernels(backend_name, dtype, rng, generic_backends):
+    b = require(backend_name)
+    x, t = _class_inputs(dtype, rng)
+    # Keras loss objects compute in their dtype policy's float32 whatever the input
+    tolerance = "float32" if backend_name == "tensorflow" else dtype
+    for loss, labels in _mirror_cases(backend_name):
+        _compare_losses(b, loss, [x, t if labels is None else labels], tolerance, generic_backends)
+
+
+# ---- compiled modes --------------------------------------------------------------------------
+
+def _compiled_value_and_grad(name, fn, arrays):
+    """``fn``'s value and the gradient of its sum w.r.t. the first array, compiled."""
+    if name == "torch":
+        import torch
+
+        compiled = torch.compile(fn, fullgraph=True, backend="eager")
+        ts = [torch.from_numpy(a) for a in arrays]
+        ts[0].requires_grad_(True)
+        out = compiled(*ts)
+        (g,) = torch.autograd.grad(out.sum(), ts[0])
+        return out.detach().numpy(), g.numpy()
+    if name == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        def total(x, *rest):
+            out = fn(x, *rest)
+            return jnp.sum(out), out
+
+        (_, out), g = jax.jit(jax.value_and_grad(total, has_aux=True))(*map(jnp.asarray, arrays))
+        return np.asarray(out), np.asarray(g)
+    import tensorflow as tf
+
+    @tf.function(jit_compile=True)
+    def step(x, *rest):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = fn(x, *rest)
+            total = tf.reduce_sum(out)
+        return out, tape.gradient(total, x)
+
+    out, g = step(*map(tf.constant, arrays))
+    return out.numpy(), g.numpy()
+
+
+COMPILED_LOSSES = {
+    "ce": lambda x, t, w: polyloss.cross_entropy(x, t),
+    "ce-smoothing-weights": lambda x, t, w: polyloss.cross_entropy(
+        x, t, label_smoothing=0.1, class_weight=w, ignore_index=1),
+    "huber": lambda x, t, w: polyloss.huber(x, x * 0.5, delta=0.5),
+    "bce-logits": lambda x, t, w: polyloss.binary_cross_entropy(x, x * 0.0 + 0.5, from_logits=True),
+}
+
+
+@pytest.mark.parametrize("case", sorted(COMPILED_LOSSES))
+@pytest.mark.parametrize("backend_name", [n for n in ("torch", "jax", "tensorflow")
+                                          if n in KERNEL_BACKENDS])
+def test_compiled_fast_paths(backend_name, case, rng):
+    b = require(backend_name)
+    dtype = "float32"
+    x, t = _class_inputs(dtype, rng)
+    w = WEIGHTS.astype(dtype)
+    fn = COMPILED_LOSSES[case]
+    value, grad = _compiled_value_and_grad(backend_name, fn, [x, t, w])
+    want_value, want_grad = b.value_and_grad(fn, [x, t, w])
+    atol = _atol(dtype, x.size)
+    assert_close(value, want_value, dtype=dtype, n=x.size, atol=atol, err_msg="compiled value")
+    assert_close(grad, want_grad, dtype=dtype, n=x.size, atol=atol, err_msg="compiled gradient")
+    if case == "ce":  # an out-of-range label cannot be refused under a trace: NaN
+        bad = t.copy()
+        bad[2] = 7
+        assert math.isnan(float(np.sum(_compiled_value_and_grad(backend_name, fn, [x, bad, w])[0])))
+
+
+# ---- dispatch --------------------------------------------------------------------------------
+
+def test_scalar_subclasses_are_skipped_by_resolution():
+    b = require("numpy")
+    x = b.asarray(np.ones(3))
+    # np.float64 is a Python float: skipped, as Python scalars are, and never cached
+    assert backend_of(np.float64(2.0), x).framework == "numpy"
+    assert np.float64 not in backends._CACHE
+    with pytest.raises(TypeError, match="at least one array"):
+        backend_of(np.float64(1.0), None, 3)

@@ -140,6 +140,23 @@ def test_spellings_with_arguments_check(text):
     _assert_checked(check(p, mirrors_on="numpy"), text)
 
 
+# natives that run in float32 only (MXNet's CTC and cosine embedding kernels, SDML) and a
+# float32 Keras loss object: their pairs are checked here at float32's tolerance
+FLOAT32 = ["torch.nn.CTCLoss()", "gluon.loss.CTCLoss()", "torch.nn.CosineEmbeddingLoss()",
+           "gluon.loss.SDMLLoss()", "keras.losses.CategoricalCrossentropy(from_logits=True)"]
+
+
+@pytest.mark.parametrize("text", FLOAT32)
+def test_float32_pairs_check(text):
+    result = check(port(text), "float32", mirrors_on="numpy")
+    _assert_checked(result, text)
+    source = text.split(".")[0]
+    if available(source) is None:
+        assert not result.note, result.note  # the reference is the source's own native
+    if text.startswith("torch") and available("gluon") is None:
+        assert any(c.target == "gluon" and c.what == "native" and c.agrees for c in result.comparisons)
+
+
 def test_check_runs_mirrors_on_target_arrays():
     p = port("torch.nn.CrossEntropyLoss(label_smoothing=0.1, ignore_index=-100)")
     result = check(p)

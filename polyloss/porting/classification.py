@@ -76,7 +76,7 @@ _CLAMP_TEXT = {
              "float32)",
     "gluon": "Gluon adds 1e-12 inside both logs (a relative difference of about 1e-12 / min(p, 1-p) "
              "on ordinary inputs: 10.8-11.5 digits in float64; at most 27.63 per element)",
-    "bare": "the bare log (inf at p = 0 or 1 for the wrong label)",
+    "bare": "the logit form takes the bare log (inf at p = 0 or 1 for the wrong label)",
 }
 
 

@@ -285,7 +285,7 @@ def check(p: Port, dtype: str = "float64", seed: int = 0, mirrors_on: str = "tar
 
     for target, t in p.targets.items():
         missing = available(target)
-        if t.status != "none":
+        if t.status != "none" and target != source:  # the source's own native is the reference
             not_here = missing or _missing_imports(t.code) or (
                 f"the native runs in {', '.join(t.dtypes)} only" if t.dtypes and dtype not in t.dtypes
                 else None)

@@ -52,6 +52,12 @@ def _constants() -> dict[str, float]:
             "gluon_log_epsilon": gluon._LOG_EPS}
 
 
+def _clip_bounds() -> str:
+    """Keras's probability clip ``[eps, 1 - eps]`` as call arguments."""
+    eps = _constants()["keras_epsilon"]
+    return f"{eps!r}, 1 - {eps!r}"
+
+
 def _source_notes(conv: str) -> list[str]:
     return list({"keras": [KERAS_REDUCTION_NOTE], "gluon": [GLUON_NOTE],
                  "optax": [OPTAX_NOTE]}.get(conv, []))
@@ -212,7 +218,7 @@ def _bce_torch(spec: Spec) -> Native:
     if spec["input"] == "probs":
         notes, status, diffs = [], "exact", []
         if spec["clamp"] == "keras":
-            x = f"{paren(x)}.clamp(1e-7, 1 - 1e-7)"
+            x = f"{paren(x)}.clamp({_clip_bounds()})"
             notes.append("clamping the probabilities reproduces Keras's clip (the log floor at -100 "
                          "is then never reached)")
         else:
@@ -283,7 +289,7 @@ def _bce_optax(spec: Spec) -> Native:
     status, diffs = "exact", []
     if spec["input"] == "probs":
         if spec["clamp"] == "keras":
-            x = f"jnp.clip({x}, 1e-7, 1 - 1e-7)"
+            x = f"jnp.clip({x}, {_clip_bounds()})"
             notes.append("clipping the probabilities reproduces Keras's clip")
         else:
             status, diffs = _probs_status(spec, "bare")
@@ -314,7 +320,7 @@ def _bce_canonical(spec: Spec) -> Native:
         options.append(f"label_smoothing={spec['smoothing']!r}")
     if spec["input"] == "probs":
         if spec["clamp"] == "keras":
-            x = f"xp.clip({x}, 1e-7, 1 - 1e-7)"
+            x = f"xp.clip({x}, {_clip_bounds()})"
         elif spec["clamp"] == "bare":
             options.append("log_clamp=None")
         elif spec["clamp"] == "gluon":
@@ -491,7 +497,7 @@ def _focal_canonical(spec: Spec) -> Native:
     options = kw(gamma=spec["gamma"], alpha=spec["alpha"])
     status, diffs = "exact", []
     if spec["input"] == "probs":
-        x = f"xp.clip({x}, 1e-7, 1 - 1e-7)"
+        x = f"xp.clip({x}, {_clip_bounds()})"
         options.append("from_logits=False")
         status, diffs = "edges", ["Keras computes (1 - p_t)^γ from the unclipped probability; here it "
                                   "is clipped too (a difference where p < 1e-7 or p > 1 - 1e-7)"]
@@ -539,7 +545,7 @@ def _categorical_focal_canonical(spec: Spec) -> Native:
             status, diffs = "edges", ["Keras clips the softmax probabilities to [1e-7, 1 - 1e-7]; the "
                                       "canonical loss uses the exact log-softmax"]
         else:
-            x = f"xp.clip({x} / xp.sum({x}, axis=-1, keepdims=True), 1e-7, 1 - 1e-7)"
+            x = f"xp.clip({x} / xp.sum({x}, axis=-1, keepdims=True), {_clip_bounds()})"
             options.append("from_logits=False")
     elif not spec["from_logits"]:
         options.append("from_logits=False")
@@ -707,7 +713,8 @@ def _ce_read(call: Call) -> Spec:
             p["input"] = "log_probs"
         elif not cfg["from_logits"]:
             if cfg["log_clamp"] != _constants()["torch_log_floor"]:
-                raise NoNative("only log_clamp=-100.0 (torch's floor) is ported")
+                raise NoNative(f"only log_clamp={_constants()['torch_log_floor']!r} (torch's floor) is "
+                               "ported")
             p["input"] = "probs_log"
         notes.append("the canonical cross_entropy also takes probability targets (pred's shape); the "
                      "port assumes class indices")
@@ -1229,8 +1236,8 @@ def _kl_parts(fw: Framework, spec: Spec, want_log_q: bool, want_log_p: bool) -> 
 
     def clip(e: str) -> str:
         if fw.convention == "torch":
-            return f"{paren(e)}.clamp(1e-7, 1)"
-        return f"{ops}.clip({e}, 1e-7, 1)"
+            return f"{paren(e)}.clamp({_constants()['keras_epsilon']!r}, 1)"
+        return f"{ops}.clip({e}, {_constants()['keras_epsilon']!r}, 1)"
 
     axis = spec["axis"]
     kind = spec["pred"]

@@ -415,14 +415,18 @@ def _dice_read(call: Call) -> Spec:
 def _dice_canonical(spec: Spec) -> Native:
     fw = FRAMEWORKS["polyloss"]
     x, t = arg(fw, spec, "pred"), arg(fw, spec, "target")
+    from polyloss import keras as mirror
+
     if spec["kind"] == "keras":
+        eps = mirror.EPSILON
         if spec["tversky"]:
             # Keras's alpha weights Σ(1 - ŷ)y (false negatives), the canonical alpha false positives
             options = [f"alpha={spec['beta']!r}", f"beta={spec['alpha']!r}", "pooling='batch'",
-                       "smooth=0.0", "eps=1e-07"]
+                       "smooth=0.0", f"eps={eps!r}"]
             fn = "tversky"
         else:
-            options, fn = ["pooling='batch'", "smooth=0.0", "eps=5e-08"], "dice"
+            # the canonical denominator is ½(Σp + Σt) + eps: Keras's eps halves
+            options, fn = ["pooling='batch'", "smooth=0.0", f"eps={eps / 2!r}"], "dice"
         code = canonical_call(fn, [x, t], options, steps_for(fw, spec))
         return Native("exact", code, ["Keras's Dice 1 - 2Σyŷ/(Σy + Σŷ + 1e-7) is the canonical dice with "
                                       "eps = 5e-8 (the canonical form halves the denominator)"])

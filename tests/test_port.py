@@ -264,4 +264,5 @@ def test_docs_equal_the_generated_tables():
         "docs/porting.md is stale: regenerate it with `polyloss port --markdown > docs/porting.md`")
     text = markdown()
     for concept in concepts():
-        assert f"## {concept.title}" in text
+        if any(name in loss_names(conv) for conv, name in concept.interpret):
+            assert f"## {concept.title}" in text

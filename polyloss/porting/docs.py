@@ -64,6 +64,8 @@ def _overview(rows: tuple[Concept, ...]) -> list[str]:
     out = ["## Overview", "", "| loss | " + " | ".join(_HEAD[c] for c in _ORDER) + " |",
            "|---|" + "---|" * len(_ORDER)]
     for concept in rows:
+        if not any(_names(concept, conv) for conv in _ORDER):
+            continue  # a row for losses this version does not have
         cells = []
         for conv in _ORDER:
             names = _names(concept, conv)

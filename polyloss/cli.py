@@ -15,108 +15,74 @@ import argparse
 import json
 import sys
 import time
-from collections import defaultdict
 
 from polyloss.bench.registry import BACKENDS as BENCH_BACKENDS
+from polyloss.parity.backends import BACKENDS as PARITY_BACKENDS
 from polyloss.parity.cases import CONVENTIONS
+from polyloss.parity.run import DEVICES as PARITY_DEVICES
+from polyloss.parity.run import DTYPES as PARITY_DTYPES
 
 
-def _fmt(err: float | None) -> str:
-    if err is None:
-        return "-"
-    if err == 0:
-        return "0"
-    if err == float("inf"):
-        return "inf"
-    return f"{err:.0e}"
+class _Progress:
+    """A progress bar on stderr: redrawn in place on a terminal; elsewhere (CI logs) one line at
+    every tenth of the work."""
 
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.tty = sys.stderr.isatty()
+        self.start = time.perf_counter()
+        self.shown = -1
 
-def _progress(i: int, n: int) -> None:
-    if not sys.stderr.isatty():
-        return
-    width = 30
-    done = int(width * i / max(n, 1))
-    sys.stderr.write(f"\r[{'#' * done}{'.' * (width - done)}] {i}/{n}")
-    if i == n:
-        sys.stderr.write("\r" + " " * (width + 20) + "\r")
-    sys.stderr.flush()
+    def __call__(self, i: int, n: int) -> None:
+        if not self.enabled or n == 0:
+            return
+        elapsed = time.perf_counter() - self.start
+        eta = f", about {elapsed * (n - i) / i:.0f} s left" if 0 < i < n else ""
+        if self.tty:
+            width = 30
+            done = int(width * i / n)
+            sys.stderr.write(f"\r[{'#' * done}{'.' * (width - done)}] {i}/{n} tasks, {elapsed:.0f} s{eta}   ")
+            if i == n:
+                sys.stderr.write("\r" + " " * (width + 60) + "\r")
+        else:
+            tenth = 10 * i // n
+            if tenth == self.shown:
+                return
+            self.shown = tenth
+            sys.stderr.write(f"polyloss parity: {i}/{n} tasks ({100 * i // n}%), {elapsed:.0f} s{eta}\n")
+        sys.stderr.flush()
 
 
 def parity(args: argparse.Namespace) -> int:
+    """``polyloss parity``: run the matrix; table, ``--json`` and ``--report DIR``; exit status 0
+    only when every cell is within tolerance."""
+    from polyloss.parity import report
     from polyloss.parity import run as runner
-    from polyloss.parity.backends import available_backends
+    from polyloss.parity.backends import BACKENDS
 
-    start = time.perf_counter()
-    dtypes = tuple(args.dtype) if args.dtype else ("float32", "float64")
-    results = runner.run(args.backend, args.convention, args.loss, dtypes, progress=_progress)
-    elapsed = time.perf_counter() - start
-    backends = [b.name for b in available_backends(args.backend)]
-    failures = [r for r in results if not r.ok]
-
-    if args.json:
-        print(json.dumps({
-            "backends": backends,
-            "seconds": round(elapsed, 2),
-            "cases": len(results),
-            "failures": len(failures),
-            "results": [
-                {
-                    "convention": r.case.convention, "loss": r.case.label, "family": r.case.family,
-                    "backend": r.backend, "dtype": r.dtype, "input": r.edge,
-                    "reference": r.reference, "value_err": r.value_err, "grad_err": r.grad_err,
-                    "tol": r.tol, "ok": r.ok, "note": r.note,
-                }
-                for r in results
-            ],
-        }, indent=1, default=str))
-        return 1 if failures else 0
-
-    # one row per case: the worst relative error per backend over dtypes and inputs
-    worst: dict = defaultdict(lambda: defaultdict(lambda: [0.0, None, True]))
-    order: list = []
-    for r in results:
-        key = (r.case.convention, r.case.label, r.reference)
-        if key not in worst:
-            order.append(key)
-        cell = worst[key][r.backend]
-        cell[0] = max(cell[0], r.value_err / r.tol if r.tol else r.value_err)
-        if r.grad_err is not None:
-            g = r.grad_err / r.tol if r.tol else r.grad_err
-            cell[1] = g if cell[1] is None else max(cell[1], g)
-        cell[2] = cell[2] and r.ok
-    label_width = min(64, max((len(k[1]) for k in order), default=10))
-    header = f"{'convention':10} {'loss':{label_width}} {'vs':6} " + " ".join(
-        f"{b:>16}" for b in backends)
-    print("Worst error per backend over float32/float64 and edge inputs, as a fraction of the "
-          "tolerance (value / gradient; <= 1 passes; 0 = bit-identical)")
-    print(header)
-    print("-" * len(header))
-    for key in order:
-        conv, label, ref = key
-        cells = []
-        for b in backends:
-            if b not in worst[key]:
-                cells.append(f"{'n/a':>16}")
-                continue
-            v, g, ok = worst[key][b]
-            text = f"{_fmt(v)} / {_fmt(g)}" + ("" if ok else " FAIL")
-            cells.append(f"{text:>16}")
-        print(f"{conv:10} {label[:label_width]:{label_width}} {ref:6} " + " ".join(cells))
-    per_backend = defaultdict(int)
-    for r in results:
-        per_backend[r.backend] += 1
-    print()
-    print("Parity cases run per backend: " + ", ".join(
-        f"{b} {per_backend[b]}" for b in backends) + f" (total {len(results)}, {elapsed:.1f} s)")
-    if failures:
-        print(f"\n{len(failures)} cell(s) out of tolerance:")
-        for r in failures[:50]:
-            print(f"  {r.case.convention} {r.case.label} on {r.backend} {r.dtype} [{r.edge}] "
-                  f"vs {r.reference}: value {_fmt(r.value_err)}, grad {_fmt(r.grad_err)}, "
-                  f"tol {r.tol:.0e} {r.note}")
+    requested = [b for b in args.backend or [] if not BACKENDS[b].available()]
+    if requested:
+        for b in requested:
+            print(f"polyloss parity: backend {b} cannot run here: {BACKENDS[b].unavailable_reason()}",
+                  file=sys.stderr)
         return 1
-    print("All cells within tolerance.")
-    return 0
+    progress = _Progress(enabled=not args.no_progress)
+    matrix = runner.run_matrix(args.backend, args.convention, args.loss, args.dtype, args.device,
+                               progress=progress, jobs=args.jobs)
+    status = 1 if matrix.failures or not matrix.results else 0
+    env = report.environment()
+    if args.report:
+        written, note = report.write_report(matrix, args.report, env)
+        if note:
+            print(f"polyloss parity: {note}", file=sys.stderr)
+        print(f"polyloss parity: wrote {', '.join(written)}", file=sys.stderr)
+    if args.json:
+        print(report.dumps(report.to_json(matrix, env)))
+    else:
+        print(report.table(matrix))
+        if not matrix.results:
+            print("No cell ran (check the filters).")
+    return status
 
 
 def bench(args: argparse.Namespace) -> int:
@@ -210,13 +176,26 @@ def port(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="polyloss", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("parity", help="check every loss on every installed backend")
-    p.add_argument("--backend", action="append", help="only this backend (repeatable)")
+    p = sub.add_parser("parity", help="check every loss on every installed backend",
+                       description="Every loss and mirror on every installed backend, dtype and device, "
+                                   "values and gradients, against the NumPy float64 oracle (canonical "
+                                   "losses) and each framework's real native loss (mirrors). Exit status "
+                                   "0 only when every cell is within tolerance.")
+    p.add_argument("--backend", action="append", choices=list(PARITY_BACKENDS),
+                   help="only this backend (repeatable)")
     p.add_argument("--convention", action="append", choices=CONVENTIONS,
                    help="only this convention (repeatable)")
-    p.add_argument("--loss", action="append", help="only this loss family, e.g. huber")
-    p.add_argument("--dtype", action="append", choices=("float32", "float64"))
-    p.add_argument("--json", action="store_true", help="print every cell as JSON")
+    p.add_argument("--loss", action="append", help="only this loss family, e.g. huber (repeatable)")
+    p.add_argument("--dtype", action="append", choices=PARITY_DTYPES, help="only this dtype (repeatable)")
+    p.add_argument("--device", action="append", choices=PARITY_DEVICES,
+                   help="only this device (repeatable; cuda runs where a GPU is present)")
+    p.add_argument("--json", action="store_true",
+                   help="print every cell as JSON (schema: python -m polyloss.parity.schema)")
+    p.add_argument("--report", metavar="DIR",
+                   help="write DIR/index.html (the full matrix), DIR/heatmap.png and DIR/parity.json")
+    p.add_argument("--jobs", type=int, metavar="N",
+                   help="worker processes (default: 1 for small runs, else one per core, at most 4)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.set_defaults(func=parity)
     b = sub.add_parser(
         "bench", help="time polyloss against the native losses",

@@ -13,10 +13,11 @@ from polyloss.parity.cases import Case
 
 
 def test_parity_table_passes_and_counts_cases(capsys):
-    status = cli.main(["parity", "--loss", "huber"])
+    status = cli.main(["parity", "--loss", "huber", "--dtype", "float32", "--dtype", "float64",
+                       "--jobs", "1"])
     out = capsys.readouterr().out
     assert status == 0, out
-    assert "Parity cases run per backend" in out
+    assert "cells on" in out
     for name in INSTALLED_NAMES:
         assert name in out
     assert "All cells within tolerance." in out

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from polyloss.parity.backends import numpy_dtype
+
 
 @dataclass(frozen=True)
 class Case:
@@ -34,19 +36,13 @@ class Case:
     # what the weight slot holds: "sample" weights, a per-"class" vector (C,), or a positive
     # "var"iance of the prediction's shape (Gaussian NLL)
     weight_kind: str = "sample"
-    # A float32 relative tolerance for comparisons with the native where the *native* is
-    # known to be less accurate than the policy (0: the policy applies)
-    native_float32_tol: float = 0.0
-    # the native returns float64 for float32 inputs (optax's multiclass hinge: jax.nn.one_hot
-    # is float64 under jax_enable_x64) while the mirror keeps the input dtype: compare at the
-    # input dtype's tolerance
-    native_promotes: bool = False
-    # the dtypes the native runs in (None: every dtype); MXNet's SDMLLoss fails on float64
-    # (its internal labels are float32), so its float64 cells would only report Gluon's error
-    native_dtypes: tuple[str, ...] | None = None
-    # the precision the native computes in whatever the input dtype (Keras's TensorFlow CTC
-    # runs in float32 for float64 inputs): both sides are compared at its tolerance
-    compute_dtype: str | None = None
+    # the dtypes this case runs in (None: every dtype the backends have), and why
+    dtypes: tuple[str, ...] | None = None
+    dtypes_note: str = ""
+    # the documented deliberate differences (ids in polyloss.parity.differences) this case
+    # meets: they say where the native cannot run a dtype, computes in another precision or
+    # is less accurate than the tolerance policy, with the measured size
+    differences: tuple[str, ...] = ()
 
 
 def _w(weighted: Any) -> dict:
@@ -178,10 +174,6 @@ OPTAX: list[Case] = [
 # counts), gaussian (the weight slot is the variance).
 
 _BIN = ("extreme", "batch1")
-# MXNet's float32 log_softmax kernel is off by up to 4.4e-6 absolute (reference/native-parity.md,
-# summary #12: 5.8 digits on all-equal logits; float64 is exact), so the Gluon softmax family
-# is compared in float32 at 1e-5 relative; float64 keeps 1e-12.
-_MXNET_SOFTMAX_F32 = 1e-5
 _CLS = ("extreme", "all_equal", "batch1")
 
 CANONICAL += [
@@ -235,7 +227,8 @@ TORCH += [
          domain="class_logits", edges=_CLS + ("ignored",)),
     Case("ce", "CrossEntropyLoss(weight=w, label_smoothing=0.1)", "torch",
          lambda m, p, t, w: m.CrossEntropyLoss(weight=w, label_smoothing=0.1)(p, t),
-         domain="class_logits", weighted=True, weight_kind="class", edges=_CLS + ("ignored",)),
+         domain="class_logits", weighted=True, weight_kind="class", edges=_CLS + ("ignored",),
+         differences=("torch-smoothing-overflow",)),
     Case("ce", "CrossEntropyLoss(reduction='none')(input, target_probs)", "torch",
          lambda m, p, t, w: m.CrossEntropyLoss(reduction="none")(p, t), domain="class_probs",
          edges=_CLS),
@@ -283,7 +276,8 @@ GLUON += [
          lambda m, p, t, w: m.SigmoidBCELoss(from_sigmoid=True)(p, t), domain="binary_probs",
          edges=("batch1",)),
     Case("ce", "SoftmaxCELoss()", "gluon", lambda m, p, t, w: m.SoftmaxCELoss()(p, t),
-         domain="class_logits", edges=("batch1", "all_equal"), native_float32_tol=_MXNET_SOFTMAX_F32),
+         domain="class_logits", edges=("batch1", "all_equal"),
+         differences=("gluon-log-softmax-float32",)),
     Case("kl", "KLDivLoss()", "gluon", lambda m, p, t, w: m.KLDivLoss()(p, t), domain="kl",
          edges=("batch1",)),
     Case("poisson", "PoissonNLLLoss()", "gluon", lambda m, p, t, w: m.PoissonNLLLoss()(p, t),
@@ -324,7 +318,7 @@ CANONICAL += [
 ]
 TORCH += [
     Case("multiclass_hinge", "MultiMarginLoss()", "torch", lambda m, p, t, w: m.MultiMarginLoss()(p, t),
-         domain="class_logits", edges=("batch1",)),
+         domain="class_logits", edges=("batch1",), differences=("torch-half-kernels",)),
     Case("soft_margin", "SoftMarginLoss()", "torch", lambda m, p, t, w: m.SoftMarginLoss()(p, t),
          domain="signed", edges=_SIGNED),
     Case("hinge_embedding", "HingeEmbeddingLoss(margin=0.5)", "torch",
@@ -348,7 +342,7 @@ OPTAX += [
          lambda m, p, t, w: m.hinge_loss(p, t), domain="signed", edges=_SIGNED),
     Case("multiclass_hinge", "multiclass_hinge_loss(scores, labels)", "optax",
          lambda m, p, t, w: m.multiclass_hinge_loss(p, t), domain="class_logits", edges=("batch1",),
-         native_promotes=True),
+         differences=("optax-multiclass-hinge-float64",)),
 ]
 
 # multi-label margins: "label_lists" are torch's class-index lists padded with -1 (with a
@@ -366,7 +360,7 @@ CANONICAL += [
 ]
 TORCH += [
     Case("multilabel", "MultiLabelMarginLoss()", "torch", lambda m, p, t, w: m.MultiLabelMarginLoss()(p, t),
-         domain="label_lists", edges=("batch1",)),
+         domain="label_lists", edges=("batch1",), differences=("torch-half-kernels",)),
 ]
 
 # Lovász losses: "seg_binary" is (N, 1, 4, 4) logits with 0/1 masks, "seg_classes" (N, 3, 4, 4)
@@ -480,12 +474,12 @@ KERAS += [
 ]
 GLUON += [
     Case("sdml", "SDMLLoss()", "gluon", lambda m, p, t, w: m.SDMLLoss()(p, t), domain="vectors",
-         edges=("identical", "batch1"), native_float32_tol=_MXNET_SOFTMAX_F32, term_scale=1.0,
-         native_dtypes=("float32",)),
+         edges=("identical", "batch1"), term_scale=1.0,
+         differences=("gluon-log-softmax-float32", "gluon-sdml-float32-only")),
     Case("sdml", "SDMLLoss(smoothing_parameter=0.1)", "gluon",
          lambda m, p, t, w: m.SDMLLoss(smoothing_parameter=0.1)(p, t), domain="vectors",
-         edges=("identical",), native_float32_tol=_MXNET_SOFTMAX_F32, term_scale=1.0,
-         native_dtypes=("float32",)),
+         edges=("identical",), term_scale=1.0,
+         differences=("gluon-log-softmax-float32", "gluon-sdml-float32-only")),
 ]
 
 # ---- sparsemax, Fenchel–Young, ranking and contrastive -------------------------------------
@@ -526,13 +520,9 @@ CANONICAL += [
 OPTAX += [
     Case("sparsemax", "sparsemax_loss(logits, labels)", "optax",
          lambda m, p, t, w: m.sparsemax_loss(p, t), domain="binary_logits", edges=_BIN),
-    # float64 only: under jax_enable_x64 optax's projection makes float32 scores float64 (its
-    # 1/k is float64) and its custom JVP then fails for float32 inputs ("Custom JVP rule must
-    # produce primal and tangent outputs with corresponding shapes and dtypes"); float32 values
-    # are checked against optax in tests/test_mirror_optax_ranking.py
     Case("sparsemax", "multiclass_sparsemax_loss(scores, labels)", "optax",
          lambda m, p, t, w: m.multiclass_sparsemax_loss(p, t), domain="class_logits", edges=_CLS,
-         native_dtypes=("float64",)),
+         differences=("optax-sparsemax-x64",)),
     Case("sparsemax", "make_fenchel_young_loss(max_fun=logsumexp)(scores, targets)", "optax",
          lambda m, p, t, w: m.make_fenchel_young_loss(_fy_logsumexp)(p, t), domain="class_probs",
          edges=("all_equal", "batch1")),
@@ -568,43 +558,46 @@ CANONICAL += [
 ]
 TORCH += [
     Case("ctc", "CTCLoss()", "torch", lambda m, p, t, w, x: m.CTCLoss()(p, t, w, x), domain="ctc_torch",
-         edges=_CTC),
+         edges=_CTC, differences=("torch-half-kernels",)),
     Case("ctc", "CTCLoss(blank=2, reduction='sum', zero_infinity=True)", "torch",
          lambda m, p, t, w, x: m.CTCLoss(blank=2, reduction="sum", zero_infinity=True)(p, t, w, x),
-         domain="ctc_torch_blank2", edges=_CTC + ("infeasible",)),
+         domain="ctc_torch_blank2", edges=_CTC + ("infeasible",), differences=("torch-half-kernels",)),
     Case("ctc", "ctc_loss(log_probs, targets, input_lengths, target_lengths, reduction='none')", "torch",
-         lambda m, p, t, w, x: m.ctc_loss(p, t, w, x, reduction="none"), domain="ctc_torch", edges=_CTC),
+         lambda m, p, t, w, x: m.ctc_loss(p, t, w, x, reduction="none"), domain="ctc_torch", edges=_CTC,
+         differences=("torch-half-kernels",)),
 ]
 KERAS += [
     Case("ctc", "CTC()", "keras", lambda m, p, t, w: m.CTC()(t, p), domain="ctc_keras", edges=_CTC),
-    # Keras's TensorFlow backend computes CTC in float32, also for float64 inputs
     Case("ctc", "ctc(y_true, y_pred)", "keras", lambda m, p, t, w: m.ctc(t, p), domain="ctc_keras",
-         edges=_CTC, compute_dtype="float32"),
+         edges=_CTC, differences=("keras-ctc-float32",)),
 ]
 GLUON += [
-    # MXNet's CTC runs in float32 only (float64 data fails in its kernel)
     Case("ctc", "CTCLoss()(pred, label, pred_lengths)", "gluon", lambda m, p, t, w: m.CTCLoss()(p, t, w),
-         domain="ctc_gluon", edges=_CTC, native_dtypes=("float32",)),
+         domain="ctc_gluon", edges=_CTC, differences=("gluon-ctc-float32-only",)),
     Case("ctc", "CTCLoss(layout='TNC', label_layout='TN')(pred, label)", "gluon",
          lambda m, p, t, w: m.CTCLoss(layout="TNC", label_layout="TN")(p, t), domain="ctc_gluon_tnc",
-         edges=_CTC, native_dtypes=("float32",)),
+         edges=_CTC, differences=("gluon-ctc-float32-only",)),
 ]
 OPTAX += [
     Case("ctc", "ctc_loss(logits, logit_paddings, labels, label_paddings)", "optax",
          lambda m, p, t, w, x: m.ctc_loss(p, w, t, x), domain="ctc_optax", edges=_CTC,
-         native_promotes=True),
+         differences=("optax-ctc-float64",)),
     Case("ctc", "ctc_loss(..., blank_id=4, log_epsilon=-1e4)", "optax",
          lambda m, p, t, w, x: m.ctc_loss(p, w, t, x, blank_id=4, log_epsilon=-1e4),
-         domain="ctc_optax_blank4", edges=_CTC, native_promotes=True),
-    # an infeasible sequence's value is log_epsilon-sized (1e4): float32 holds it to ~1e-3, so
-    # its gradient (exp of differences of such values) is only meaningful in float64
+         domain="ctc_optax_blank4", edges=_CTC, differences=("optax-ctc-float64",)),
     Case("ctc", "ctc_loss(..., blank_id=4, log_epsilon=-1e4) [infeasible]", "optax",
          lambda m, p, t, w, x: m.ctc_loss(p, w, t, x, blank_id=4, log_epsilon=-1e4),
-         domain="ctc_optax_blank4", edges=("infeasible",), native_promotes=True,
-         native_dtypes=("float64",)),
+         domain="ctc_optax_blank4", edges=("infeasible",), differences=("optax-ctc-float64",),
+         dtypes=("float64",),
+         dtypes_note="an infeasible sequence's value is log_epsilon-sized (1e4): float32 and lower "
+                     "hold it to 1e-3 or worse, in polyloss and optax alike, so its gradient (exp of "
+                     "differences of such values) is only meaningful in float64"),
     Case("ctc", "ctc_loss_with_forward_probs(...)[1]", "optax",
          lambda m, p, t, w, x: m.ctc_loss_with_forward_probs(p, w, t, x)[1], domain="ctc_optax",
-         edges=_CTC, native_promotes=True, term_scale=1e5),
+         edges=_CTC, differences=("optax-ctc-float64",), term_scale=1e5,
+         dtypes=("float32", "float64", "bfloat16"),
+         dtypes_note="the forward log-probabilities reach log_epsilon = -1e5, beyond float16's range "
+                     "(65504): in float16 they are -inf (optax returns float64)"),
 ]
 CTC_DOMAINS = ("ctc", "ctc_torch", "ctc_torch_blank2", "ctc_keras", "ctc_gluon", "ctc_gluon_tnc",
                "ctc_optax", "ctc_optax_blank4")
@@ -792,8 +785,10 @@ def _classification_inputs(case: Case, edge: str | None, dtype: str,
 
 def make_inputs(case: Case, edge: str | None, dtype: str, seed: int = 0) -> list[np.ndarray]:
     """``[pred, target, weight]`` as NumPy arrays of ``dtype`` (weight may be ``None``;
-    class labels stay int64)."""
+    class labels stay int64): made in float64, then cast, so every dtype and every backend
+    sees the same values rounded once."""
     rng = np.random.default_rng(seed)
+    dtype = numpy_dtype(dtype)  # bfloat16 is ml_dtypes' (NumPy has none)
     if case.domain in CTC_DOMAINS:
         return _ctc_inputs(case, edge, dtype, rng)
     if case.domain in CLASS_DOMAINS:

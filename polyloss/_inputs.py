@@ -22,6 +22,9 @@ class Prepared(NamedTuple):
     out_dtype: Any  # the dtype results are returned in
 
 
+_new_tuple = tuple.__new__
+
+
 def prepare(
     pred: Any,
     target: Any,
@@ -82,7 +85,8 @@ def prepare(
         elif weight.dtype != dtype:
             _require_float_or_int(backend, weight.dtype, names[2])
             weight = xp.astype(weight, dtype)
-    return Prepared(backend, xp, pred, target, weight, out_dtype)
+    # tuple.__new__ skips the NamedTuple's Python-level __new__ (this runs on every call)
+    return _new_tuple(Prepared, (backend, xp, pred, target, weight, out_dtype))
 
 
 def prepare_extra(p: Prepared, x: Any, name: str, *, dtype: Any = None) -> Any:
@@ -127,9 +131,15 @@ def _is_low_precision(backend: Backend, dtype: Any) -> bool:
     )
 
 
+_ARRAY_TYPES: set = set()  # types seen to have a shape and a dtype (a set lookup per call)
+
+
 def _require_array(x: Any, name: str) -> None:
+    if x.__class__ in _ARRAY_TYPES:
+        return
     if not hasattr(x, "shape") or not hasattr(x, "dtype"):
         raise TypeError(f"polyloss: {name} must be an array, got {type(x).__name__}")
+    _ARRAY_TYPES.add(x.__class__)
 
 
 def _require_float_or_int(backend: Backend, dtype: Any, name: str) -> None:

@@ -43,6 +43,8 @@ NORMALIZERS = ("count", "sum_of_weights")
 
 def check_choice(name: str, value: Any, allowed: tuple) -> None:
     """``ValueError`` naming the argument unless ``value`` is one of ``allowed``."""
+    if value.__class__ is str and value in allowed:  # every call: the valid case first
+        return
     if not isinstance(value, (str, type(None))) or value not in allowed:
         raise ValueError(
             f"polyloss: invalid {name}={value!r}; expected one of "
@@ -71,12 +73,16 @@ class LossParts(NamedTuple):
 
 def check_reduction(reduction: Any, allowed: tuple) -> None:
     """``ValueError`` unless ``reduction`` is one of ``allowed`` or ``"parts"``."""
+    if reduction.__class__ is str and (reduction in allowed or reduction == PARTS):
+        return
     check_choice("reduction", reduction, (*allowed, PARTS))
 
 
 def check_normalizer(normalizer: Any, rules: tuple, reduction: str) -> None:
     """``normalizer`` is a rule name from ``rules``, or, with ``reduction="mean"``, the value
     to divide by: a number ``>= 0`` or a 0-d array (of the loss's framework)."""
+    if normalizer.__class__ is str and normalizer in rules:
+        return
     if normalizer is None or isinstance(normalizer, str):
         check_choice("normalizer", normalizer, rules)
         return

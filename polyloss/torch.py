@@ -46,7 +46,7 @@ from polyloss.core import classification as cls_core
 from polyloss.core import embedding as embedding_core
 from polyloss.core import margin as margin_core
 from polyloss.core import regression as core
-from polyloss.core._helpers import arange_like, softplus
+from polyloss.core._helpers import arange_like, has_elements, kernel
 from polyloss.reduction import REDUCTIONS, align_weight, mean_or_nan
 
 __all__ = [
@@ -113,12 +113,21 @@ def _autocast_to_float32(fn: _Fn) -> _Fn:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         torch = sys.modules.get("torch")
-        if torch is not None:
+        # every call: only a float16/bfloat16 tensor argument can need the cast
+        if torch is not None and (_any_half(torch, args) or _any_half(torch, kwargs.values())):
             args = tuple(_float32_under_autocast(torch, a) for a in args)
             kwargs = {k: _float32_under_autocast(torch, v) for k, v in kwargs.items()}
         return fn(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _any_half(torch: Any, values: Any) -> bool:
+    tensor, half = torch.Tensor, (torch.float16, torch.bfloat16)
+    for x in values:
+        if isinstance(x, tensor) and x.dtype in half:
+            return True
+    return False
 
 
 def _float32_under_autocast(torch: Any, x: Any) -> Any:
@@ -398,7 +407,7 @@ def _max_scalar(xp: Any, x: Any, low: float) -> Any:
 
 def _torch_bce_with_logits(z: Any, y: Any, xp: Any, pos_weight: Any = None) -> Any:
     """torch's form ``(1-y)·z - L·log σ(z)``, ``L = 1 + (P-1)·y`` (its rounding reproduced)."""
-    minus_log_sigmoid = softplus(-z, xp)
+    minus_log_sigmoid = -cls_core.log_sigmoid(z, xp)  # softplus(-z), a kernel where there is one
     if pos_weight is not None:
         minus_log_sigmoid = (1.0 + (pos_weight - 1.0) * y) * minus_log_sigmoid
     return (1.0 - y) * z + minus_log_sigmoid
@@ -423,9 +432,13 @@ def binary_cross_entropy_with_logits(
         pw = prepare_extra(p, pos_weight, "pos_weight")
         if pw is not None:
             pw = align_weight(xp, pw, shape, "pos_weight", prefix=False)
+        w = None if p.weight is None else _elementwise_weight(xp, p.weight, shape)
+        fused = kernel(xp, "binary_cross_entropy_with_logits")
+        if fused is not None and has_elements(p.pred):  # the same formula, in one call
+            return finish(p, fused(p.pred, p.target, w, pw, reduction))
         loss = _torch_bce_with_logits(p.pred, p.target, xp, pw)
-        if p.weight is not None:
-            loss = loss * _elementwise_weight(xp, p.weight, shape)
+        if w is not None:
+            loss = loss * w
         return finish(p, _reduce(xp, loss, reduction))
 
 

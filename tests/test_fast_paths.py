@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 
 import numpy as np
 import pytest
 from _native import assert_close, rtol_for
-from conftest import AUTOGRAD, require
+from conftest import INSTALLED, require
 
 import polyloss
 from polyloss import backends
@@ -30,14 +31,15 @@ from polyloss.core import regression as reg_core
 
 # which kernels each framework's namespace carries (what the tests below exercise)
 EXPECTED = {
-    "numpy": set(),
+    "numpy": {"log_sigmoid", "squared_error", "absolute_error", "huber", "smooth_l1"},
     "torch": {"log_softmax", "softmax_cross_entropy", "log_sigmoid", "squared_error",
-              "absolute_error", "huber", "smooth_l1"},
+              "absolute_error", "huber", "smooth_l1", "binary_cross_entropy_with_logits"},
     "jax": {"log_softmax", "softmax_cross_entropy"},
     "tensorflow": {"log_softmax", "softmax_cross_entropy"},
     "mxnet": {"log_softmax", "softmax_cross_entropy"},
 }
-KERNEL_BACKENDS = [b.name for b in AUTOGRAD if EXPECTED.get(b.name)]
+KERNEL_BACKENDS = [b.name for b in INSTALLED if EXPECTED.get(b.name)]
+AUTOGRAD_KERNEL_BACKENDS = [b.name for b in INSTALLED if EXPECTED.get(b.name) and b.differentiable]
 DTYPES = ("float32", "float64")
 
 
@@ -70,11 +72,28 @@ def _atol(dtype, n):
     return rtol_for(dtype, n) * n
 
 
+def _value_and_grad(b, fn, arrays, argnum):
+    if b.differentiable:
+        return b.value_and_grad(fn, arrays, argnum)
+    out = b.to_numpy(fn(*[b.asarray(a) for a in arrays]))
+    return out, out  # NumPy: no gradient, the value is compared twice
+
+
+def _warned(fn, *args):
+    """``fn(*args)`` and the warnings it gave (a kernel must not warn where the generic code
+    does not, e.g. overflow in a branch whose value is discarded)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = fn(*args)
+    return out, {(w.category, str(w.message)) for w in caught}
+
+
 def _same(b, fn_fast, fn_generic, arrays, dtype, *, n=1, argnums=(0,)):
     """Value and gradient (of the sum) of the two, equal to rounding."""
     for argnum in argnums:
-        v_fast, g_fast = b.value_and_grad(fn_fast, arrays, argnum)
-        v_gen, g_gen = b.value_and_grad(fn_generic, arrays, argnum)
+        (v_fast, g_fast), warned_fast = _warned(_value_and_grad, b, fn_fast, arrays, argnum)
+        (v_gen, g_gen), warned_gen = _warned(_value_and_grad, b, fn_generic, arrays, argnum)
+        assert warned_fast <= warned_gen
         assert_close(v_fast, v_gen, dtype=dtype, n=n, atol=_atol(dtype, n), err_msg="value")
         assert_close(g_fast, g_gen, dtype=dtype, n=n, atol=_atol(dtype, n),
                      err_msg=f"gradient w.r.t. argument {argnum}")
@@ -103,6 +122,10 @@ def test_log_softmax_kernel(backend_name, kernel, dtype, rng):
     x3 = rng.standard_normal((2, 5, 3)).astype(dtype)
     _same(b, lambda v: cls_core.log_softmax(v, 1, fast),
           lambda v: cls_core.log_softmax(v, 1, generic), [x3], dtype, n=5)
+    # several axes (optax's axis=None and tuples) are the generic code's: no kernel takes them
+    for axes in (None, (0, 2)):
+        _same(b, lambda v, a=axes: cls_core.log_softmax(v, a, fast),
+              lambda v, a=axes: cls_core.log_softmax(v, a, generic), [x3], dtype, n=x3.size)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -249,8 +272,10 @@ def _like(x, a):
 
 def _compare_losses(b, loss, arrays, dtype, generic_backends, argnums=(0,)):
     for argnum in argnums:
-        v_fast, g_fast = b.value_and_grad(loss, arrays, argnum)
-        v_gen, g_gen = generic_backends(b.value_and_grad, loss, arrays, argnum)
+        (v_fast, g_fast), warned_fast = _warned(_value_and_grad, b, loss, arrays, argnum)
+        (v_gen, g_gen), warned_gen = _warned(generic_backends, _value_and_grad, b, loss, arrays,
+                                             argnum)
+        assert warned_fast <= warned_gen
         n = int(np.prod(np.shape(arrays[0])))
         assert_close(v_fast, v_gen, dtype=dtype, n=n, atol=_atol(dtype, n), err_msg="value")
         assert_close(g_fast, g_gen, dtype=dtype, n=n, atol=_atol(dtype, n), err_msg="gradient")
@@ -258,7 +283,7 @@ def _compare_losses(b, loss, arrays, dtype, generic_backends, argnums=(0,)):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", sorted(CANONICAL))
-@pytest.mark.parametrize("backend_name", KERNEL_BACKENDS)
+@pytest.mark.parametrize("backend_name", AUTOGRAD_KERNEL_BACKENDS)
 def test_canonical_classification_with_and_without_kernels(backend_name, case, dtype, rng,
                                                            generic_backends):
     b = require(backend_name)
@@ -333,7 +358,7 @@ def _mirror_cases(name):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("backend_name", KERNEL_BACKENDS)
+@pytest.mark.parametrize("backend_name", AUTOGRAD_KERNEL_BACKENDS)
 def test_mirrors_with_and_without_kernels(backend_name, dtype, rng, generic_backends):
     b = require(backend_name)
     x, t = _class_inputs(dtype, rng)
@@ -341,6 +366,26 @@ def test_mirrors_with_and_without_kernels(backend_name, dtype, rng, generic_back
     tolerance = "float32" if backend_name == "tensorflow" else dtype
     for loss, labels in _mirror_cases(backend_name):
         _compare_losses(b, loss, [x, t if labels is None else labels], tolerance, generic_backends)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("backend_name", "kernel"), _params({"binary_cross_entropy_with_logits"}))
+def test_torch_mirror_bce_with_logits_kernel(backend_name, kernel, dtype, rng, generic_backends):
+    import polyloss.torch as pt
+
+    b = require(backend_name)
+    z = np.concatenate([rng.standard_normal(10) * 4, [0.0, 1e4, -1e4, 20.0, -20.0, 1e-30]])
+    y = np.concatenate([rng.uniform(0, 1, 10), [0.5, 1.0, 0.3, 0.0, 1.0, 1.0]])
+    z, y = z.astype(dtype).reshape(4, 4), y.astype(dtype).reshape(4, 4)
+    w, pw = rng.uniform(0.5, 2, (4, 4)), rng.uniform(0.5, 3, 4)
+    for reduction in ("none", "sum", "mean"):
+        for weighted in (False, True):
+            def loss(z, y, r=reduction, weighted=weighted):
+                if not weighted:
+                    return pt.binary_cross_entropy_with_logits(z, y, reduction=r)
+                return pt.binary_cross_entropy_with_logits(z, y, weight=_like(z, w), reduction=r,
+                                                           pos_weight=_like(z, pw))
+            _compare_losses(b, loss, [z, y], dtype, generic_backends, argnums=(0, 1))
 
 
 # ---- compiled modes --------------------------------------------------------------------------
@@ -391,7 +436,7 @@ COMPILED_LOSSES = {
 
 @pytest.mark.parametrize("case", sorted(COMPILED_LOSSES))
 @pytest.mark.parametrize("backend_name", [n for n in ("torch", "jax", "tensorflow")
-                                          if n in KERNEL_BACKENDS])
+                                          if n in AUTOGRAD_KERNEL_BACKENDS])
 def test_compiled_fast_paths(backend_name, case, rng):
     b = require(backend_name)
     dtype = "float32"

@@ -19,6 +19,7 @@ from typing import Any
 __all__ = ["Backend", "backend_of", "array_namespace", "device_of", "check_same_device"]
 
 _PY_SCALARS = (int, float, bool, complex)
+_NO_SCOPE = contextlib.nullcontext()  # reusable: entered by every call on most backends
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,7 +47,7 @@ class Backend:
     low_float_dtypes: frozenset | None = None  # float16/bfloat16 (None: compare by name)
     to_xp: Callable[[Any], Any] | None = None
     from_xp: Callable[[Any], Any] | None = None
-    scope: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
+    scope: Callable[[], contextlib.AbstractContextManager] = lambda: _NO_SCOPE
     stop_gradient: Callable[[Any], Any] = lambda x: x
     values_known: Callable[[Any], bool] = lambda x: True
     host_values: Callable[[Any], Any] = lambda x: None
@@ -146,10 +147,14 @@ def _jax_host_values(x: Any) -> Any:
 
 def _compat_backend(name: str, x: Any) -> Backend:
     import array_api_compat
+    import numpy as np
 
     xp = array_api_compat.array_namespace(x)
+    # Dask and CuPy arrays have NumPy dtypes, and their compat namespaces no float16 name:
+    # float16 is recognised by dtype, so it is computed in float32 as everywhere
+    low = frozenset((np.dtype(np.float16),)) if name in ("dask", "cupy") else None
     # Dask is lazy: reading values would compute the graph behind the user's back
-    return Backend(name, xp, _compat_device, values_known=lambda x: name != "dask")
+    return Backend(name, xp, _compat_device, low_float_dtypes=low, values_known=lambda x: name != "dask")
 
 
 def _tensorflow_backend() -> Backend:
@@ -219,15 +224,27 @@ def backend_of(*arrays: Any, names: tuple[str, ...] | None = None) -> Backend:
     Raises ``TypeError`` if there is no array, or if arrays of two frameworks are mixed
     (``names`` labels the arguments in that message).
     """
+    # the hot path of every call: one cache lookup per array, all of one cached backend
+    found: Backend | None = None
+    for a in arrays:
+        if a is None:
+            continue
+        b = _CACHE.get(type(a))
+        if b is None or (b is not found and found is not None):
+            return _backend_of_any(arrays, names)
+        found = b
+    return _backend_of_any(arrays, names) if found is None else found
+
+
+def _backend_of_any(arrays: tuple, names: tuple[str, ...] | None) -> Backend:
+    """:func:`backend_of` for any arguments: scalars, types not seen yet, mixed frameworks."""
     found: Backend | None = None
     found_at = -1
-    i = -1
-    for a in arrays:  # the hot path of every call: one cache lookup per array
-        i += 1
+    for i, a in enumerate(arrays):
+        if a is None or isinstance(a, _PY_SCALARS):
+            continue
         b = _CACHE.get(type(a))
         if b is None:
-            if a is None or isinstance(a, _PY_SCALARS):
-                continue
             try:
                 b = _backend_for(a)
             except TypeError as exc:
@@ -262,6 +279,8 @@ def check_same_device(backend: Backend, arrays: tuple, names: tuple[str, ...]) -
     """Raise ``ValueError`` naming the arguments if the arrays live on different devices."""
     if len(names) != len(arrays):
         raise ValueError("polyloss: check_same_device needs one name per array")
+    if backend.device is _cpu:  # every array of this framework is in host memory
+        return
     first_name = first_dev = None
     device = backend.device
     i = -1

@@ -19,7 +19,8 @@ labels at large logits; ``F.softplus``, linear above a threshold) is not one.
 The kernels, with ``reduction`` one of ``"none"``, ``"sum"``, ``"mean"`` (the plain mean over
 every element of a non-empty array):
 
-- ``log_softmax(x, axis)``: ``x - logsumexp(x, axis, keepdims=True)``, gradient
+- ``log_softmax(x, axis)``: over one axis (an ``int``; the generic code serves ``None`` and
+  tuples), ``x - logsumexp(x, axis, keepdims=True)``, gradient
   ``g - softmax(x)·Σg`` (rows with a finite maximum; the generic code's NaN for a row without
   one is not specified).
 - ``softmax_cross_entropy(x, labels, axis)``: ``-log_softmax(x, axis)`` at each position's class
@@ -32,6 +33,11 @@ every element of a non-empty array):
 - ``huber(pred, target, delta, reduction)``: reduced Huber loss (``½r²`` for ``|r| < delta``,
   else ``delta·(|r| - ½delta)``), gradient ``r`` inside, ``delta·sign(r)`` outside.
 - ``smooth_l1(pred, target, beta, reduction)``: reduced smooth L1 (``beta > 0``).
+- ``binary_cross_entropy_with_logits(z, y, weight, pos_weight, reduction)``: reduced
+  ``w·((1-y)·z + (1 + (P-1)·y)·(-log σ(z)))``, torch's formula and rounding (``weight`` and
+  ``pos_weight`` broadcast against ``z`` or are ``None``). It cancels for soft labels at large
+  ``|z|``, so it serves only a loss defined by that formula (the torch mirror), never the
+  canonical binary cross-entropy.
 
 TensorFlow's and MXNet's kernels live in their namespace modules (``tensorflow.py``,
 ``mxnet.py``); torch's and JAX's (made here) in ``torch_namespace.py`` and
@@ -47,7 +53,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Kernels", "namespace_items", "generic", "torch_kernels", "jax_kernels"]
+__all__ = ["Kernels", "namespace_items", "generic", "torch_kernels", "numpy_kernels", "jax_kernels"]
 
 _Fn = Callable[..., Any] | None
 
@@ -63,6 +69,7 @@ class Kernels:
     absolute_error: _Fn = None
     huber: _Fn = None
     smooth_l1: _Fn = None
+    binary_cross_entropy_with_logits: _Fn = None
 
 
 _NOT_COPIED = ("__name__", "__doc__", "__loader__", "__spec__", "__path__", "__file__",
@@ -118,11 +125,75 @@ def torch_kernels() -> Kernels:
     def smooth_l1(pred: Any, target: Any, beta: float, reduction: str) -> Any:
         return F.smooth_l1_loss(pred, target, reduction=reduction, beta=beta)
 
+    def binary_cross_entropy_with_logits(z: Any, y: Any, weight: Any, pos_weight: Any,
+                                         reduction: str) -> Any:
+        return F.binary_cross_entropy_with_logits(z, y, weight, reduction=reduction,
+                                                  pos_weight=pos_weight)
+
     return Kernels(
         log_softmax=log_softmax, softmax_cross_entropy=softmax_cross_entropy,
         log_sigmoid=F.logsigmoid, squared_error=squared_error, absolute_error=absolute_error,
         huber=huber, smooth_l1=smooth_l1,
+        binary_cross_entropy_with_logits=binary_cross_entropy_with_logits,
     )
+
+
+def numpy_kernels() -> Kernels:
+    """NumPy has no autograd: its kernels only need the generic code's values. They work in
+    place on their own temporaries (each allocation of a large array costs page faults here)
+    and take no branch with ``where`` that a ``minimum`` gives bit for bit."""
+    import numpy as np
+
+    add = np.add.reduce
+
+    def reduced(loss: Any, reduction: str) -> Any:
+        if reduction == "none":
+            return loss
+        total = add(loss, axis=None)
+        if reduction == "sum":
+            return total
+        # np.mean's own arithmetic (numpy/_core/_methods.py) without its Python layers
+        return total.dtype.type(total / loss.size)
+
+    def squared_error(pred: Any, target: Any, reduction: str) -> Any:
+        r = np.subtract(pred, target)
+        return reduced(np.multiply(r, r, out=r), reduction)
+
+    def absolute_error(pred: Any, target: Any, reduction: str) -> Any:
+        r = np.subtract(pred, target)
+        return reduced(np.abs(r, out=r), reduction)
+
+    def huber(pred: Any, target: Any, delta: float, reduction: str) -> Any:
+        # q·(a - q/2) with q = min(a, delta): ½a·a inside, delta·(a - ½delta) outside, the
+        # generic code's products bit for bit (a - ½a is exact)
+        a = np.subtract(pred, target)
+        np.abs(a, out=a)
+        q = np.minimum(a, delta)
+        a -= np.multiply(q, 0.5)
+        return reduced(np.multiply(a, q, out=a), reduction)
+
+    def smooth_l1(pred: Any, target: Any, beta: float, reduction: str) -> Any:
+        a = np.subtract(pred, target)
+        np.abs(a, out=a)
+        small = a < beta
+        quadratic = np.minimum(a, beta)  # a where it is used (no overflow elsewhere)
+        quadratic *= 0.5 / beta
+        quadratic *= np.minimum(a, beta)
+        linear = np.subtract(a, 0.5 * beta, out=a)
+        return reduced(np.where(small, quadratic, linear), reduction)
+
+    def log_sigmoid(x: Any) -> Any:
+        # min(x, 0) - log1p(exp(-|x|)): the generic -softplus(-x), negated term by term
+        tail = np.abs(x)
+        np.negative(tail, out=tail)
+        np.exp(tail, out=tail)
+        np.log1p(tail, out=tail)
+        out = np.minimum(x, 0.0)
+        out -= tail
+        return out
+
+    return Kernels(log_sigmoid=log_sigmoid, squared_error=squared_error,
+                   absolute_error=absolute_error, huber=huber, smooth_l1=smooth_l1)
 
 
 def jax_kernels() -> Kernels:

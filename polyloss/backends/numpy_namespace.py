@@ -1,4 +1,4 @@
-"""NumPy's Array API namespace for polyloss: array-api-compat's, without fused kernels.
+"""NumPy's Array API namespace for polyloss: array-api-compat's, plus kernels.
 
 Everything in the namespace is taken over as it is (see ``kernels.namespace_items``);
 ``polyloss_kernels`` is added (``polyloss/backends/kernels.py``).
@@ -9,6 +9,4 @@ import array_api_compat.numpy as _base
 from polyloss.backends import kernels
 
 globals().update(kernels.namespace_items(_base))
-# NumPy has no autograd and its operations are its fused kernels; the attribute makes the
-# lookup a hit (array-api-compat's module answers a miss through a slow __getattr__)
-polyloss_kernels = None
+polyloss_kernels = kernels.numpy_kernels()

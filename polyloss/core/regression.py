@@ -95,7 +95,9 @@ def smooth_l1(pred: Any, target: Any, *, beta: float, xp: Any) -> Any:
     return _quadratic_then_linear(a, beta, 0.5 / beta, 1.0, xp)
 
 
-_FUSABLE = {squared_error: (), absolute_error: (), huber: ("delta",), smooth_l1: ("beta",)}
+# core function -> (its kernel's name, the parameter the kernel takes after pred and target)
+_FUSABLE = {squared_error: ("squared_error", None), absolute_error: ("absolute_error", None),
+            huber: ("huber", "delta"), smooth_l1: ("smooth_l1", "beta")}
 
 
 def fused_reduction(core_fn: Any, pred: Any, target: Any, reduction: str, *, xp: Any,
@@ -106,13 +108,18 @@ def fused_reduction(core_fn: Any, pred: Any, target: Any, reduction: str, *, xp:
     An unreduced loss followed by a reduction is two autograd nodes instead of one, and on
     torch the mean's backward alone costs as much as the fused loss's.
     """
-    names = _FUSABLE.get(core_fn)
-    if names is None or reduction not in ("sum", "mean") or not has_elements(pred):
+    spec = _FUSABLE.get(core_fn)
+    if spec is None or (reduction != "mean" and reduction != "sum"):
         return None
-    fused = kernel(xp, core_fn.__name__)
-    if fused is None or (core_fn is smooth_l1 and params["beta"] == 0):
+    fused = kernel(xp, spec[0])
+    if fused is None or not has_elements(pred):
         return None
-    return fused(pred, target, *(params[n] for n in names), reduction)
+    if spec[1] is None:
+        return fused(pred, target, reduction)
+    value = params[spec[1]]
+    if value == 0:  # smooth L1 with beta = 0 is L1: no fused form of its own
+        return None
+    return fused(pred, target, value, reduction)
 
 
 def _quadratic_then_linear(a: Any, threshold: float, quad: float, slope: float, xp: Any) -> Any:

@@ -1209,3 +1209,177 @@ class CTCLoss(_Loss):
     def forward(self, log_probs: Any, targets: Any, input_lengths: Any, target_lengths: Any) -> Any:
         return ctc_loss(log_probs, targets, input_lengths, target_lengths, self.blank, self.reduction,
                         self.zero_infinity)
+
+
+# ---- linear cross-entropy (torch 2.13: F.linear_cross_entropy, nn.LinearCrossEntropyLoss) ----
+# A linear layer and cross-entropy in one, computed by polyloss.core.linear in chunks: the
+# (batch x classes) logits are never held, with or without ``options`` (torch materialises
+# them when ``options`` is None, and for what its chunked path does not support).
+
+_LINEAR_NAMES = ("input", "linear_weight", "target", "linear_bias", "weight", "sample_weight")
+
+
+@_autocast_to_float32
+def linear_cross_entropy(
+    input: Any, linear_weight: Any, target: Any, *, linear_bias: Any = None, weight: Any = None,
+    reduction: str = "mean", ignore_index: int | None = None, label_smoothing: float = 0.0,
+    options: Any = None,
+) -> Any:
+    """``torch.nn.functional.linear_cross_entropy``: ``cross_entropy(linear(input, linear_weight,
+    linear_bias), target, ...)`` without materialising the logits.
+
+    ``input`` is ``(N, F)`` or ``(F,)``; ``linear_weight`` ``(C, F)`` or ``(C, d1, ..., dK, F)``
+    (K-dimensional loss); ``target`` class indices ``(N, d1, ...)`` (``ignore_index`` ``None``
+    means -100) or probabilities of the logits' shape ``(N, C, d1, ...)`` (then
+    ``ignore_index`` must stay ``None``). Per position, as ``cross_entropy``:
+    ``(1-ε)·w_y·(lse - z_y) + (ε/C)·Σ_c w_c·(lse - z_c)``; the mean divides by ``Σ w_y`` over
+    the counted positions (NaN if none), or by the number of positions for probabilities.
+
+    ``options`` (a ``torch.nn.LinearCrossEntropyOptions``) only lends its ``batch_chunk_size``
+    (rows per block); its accumulation policies concern torch's kernel. A K-dimensional
+    ``linear_weight`` computes the logits whole, as torch does.
+    """
+    _check_reduction(reduction)
+    if not isinstance(label_smoothing, (int, float)) or not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    if ignore_index is not None and (not isinstance(ignore_index, int) or isinstance(ignore_index, bool)):
+        raise TypeError(f"polyloss: ignore_index must be an int or None, got {ignore_index!r}")
+    for name, x in zip(_LINEAR_NAMES[:3], (input, linear_weight, target), strict=True):
+        if not hasattr(x, "shape"):
+            raise TypeError(f"polyloss: {name} must be an array, got {type(x).__name__}")
+    in_shape, w_shape = tuple(input.shape), tuple(linear_weight.shape)
+    if len(in_shape) not in (1, 2):
+        raise ValueError(f"polyloss: expected input with dimensionality 1 or 2, got {len(in_shape)}")
+    if len(w_shape) < 2:
+        raise ValueError(f"polyloss: expected linear_weight with dimensionality at least 2, got "
+                         f"{len(w_shape)}")
+    if in_shape[-1] != w_shape[-1]:
+        raise ValueError(
+            "polyloss: expected equal input and linear_weight last dimensions (in_features), "
+            f"got {in_shape[-1]} and {w_shape[-1]}, respectively")
+    num_classes, out_features = w_shape[0], w_shape[1:-1]
+    if linear_bias is not None and tuple(linear_bias.shape) != (num_classes, *out_features):
+        raise ValueError(f"polyloss: expected linear_bias shape {(num_classes, *out_features)}, "
+                         f"got {tuple(linear_bias.shape)}")
+    if out_features and len(in_shape) == 1:
+        raise ValueError(
+            f"polyloss: K-dimensional loss defined by linear_weight shape {w_shape} requires "
+            f"batched input, (N, {in_shape[-1]}), got unbatched input with shape {in_shape}")
+    probabilities = tuple(target.shape) == (*in_shape[:-1], num_classes, *out_features)
+    if probabilities and ignore_index is not None:
+        raise ValueError("polyloss: ignore_index cannot be specified when target contains "
+                         "probabilities")
+    if out_features:
+        return _linear_cross_entropy_k_dim(input, linear_weight, target, linear_bias, weight,
+                                           reduction, ignore_index, float(label_smoothing))
+    from polyloss.canonical.linear import linear_loss
+
+    return linear_loss(
+        input, linear_weight, target, bias=linear_bias, class_weight=weight,
+        ignore_index=None if probabilities else (-100 if ignore_index is None else ignore_index),
+        label_smoothing=float(label_smoothing), reduction=reduction, sample_weight=None,
+        normalizer="count" if probabilities else "sum_of_weights", if_all_ignored="nan",
+        row_chunk=getattr(options, "batch_chunk_size", None), class_chunk=None,
+        names=_LINEAR_NAMES)
+
+
+def _linear_cross_entropy_k_dim(input: Any, linear_weight: Any, target: Any, linear_bias: Any,
+                                weight: Any, reduction: str, ignore_index: int | None,
+                                label_smoothing: float) -> Any:
+    """torch's reference path for a ``(C, d1, ..., dK, F)`` weight: the logits ``(N, C, d1, ...)``
+    whole, then :func:`cross_entropy`."""
+    backend = backend_of(input, linear_weight, target, linear_bias, weight, names=_LINEAR_NAMES[:5])
+    with backend.scope():
+        xp = backend.xp
+        view = backend.to_xp or (lambda x: x)
+        x, w = view(input), view(linear_weight)
+        shape = tuple(w.shape)
+        rows = shape[0] * int(np.prod(shape[1:-1]))
+        logits = xp.matmul(x, xp.permute_dims(xp.reshape(w, (rows, shape[-1])), (1, 0)))
+        if linear_bias is not None:
+            logits = logits + xp.reshape(view(linear_bias), (rows,))
+        logits = xp.reshape(logits, (x.shape[0], *shape[:-1]))
+        out = cross_entropy(logits, view(target), weight=None if weight is None else view(weight),
+                            ignore_index=-100 if ignore_index is None else ignore_index,
+                            reduction=reduction, label_smoothing=label_smoothing)
+        return out if backend.from_xp is None else backend.from_xp(out)
+
+
+class LinearCrossEntropyLoss(_WeightedLoss):
+    """``torch.nn.LinearCrossEntropyLoss(in_features, num_classes, *, out_features=(),
+    bias=False, device=None, dtype=None, reduction='mean', weight=None, ignore_index=None,
+    label_smoothing=0.0, options=None)``: owns a ``torch.nn.Linear`` (``self.linear``, of
+    ``num_classes·prod(out_features)`` outputs, initialised as torch's from the same random
+    stream) and computes :func:`linear_cross_entropy` of its weight.
+
+    On another framework's ``input`` the layer's current values are used (converted to that
+    framework); gradients then reach ``input`` but not the torch parameters: to train the
+    projection in that framework, call :func:`linear_cross_entropy` with its own weight.
+    """
+
+    def __init__(self, in_features: int, num_classes: int, *, out_features: tuple[int, ...] = (),
+                 bias: bool = False, device: Any = None, dtype: Any = None,
+                 reduction: str = "mean", weight: Any = None, ignore_index: int | None = None,
+                 label_smoothing: float = 0.0, options: Any = None) -> None:
+        if _ModuleBase is object:
+            raise ImportError("polyloss.torch.LinearCrossEntropyLoss owns a torch.nn.Linear and "
+                              "needs torch; without it use polyloss.linear_cross_entropy")
+        import math
+
+        import torch
+
+        if weight is not None and tuple(weight.shape) != (num_classes,):
+            raise ValueError(f"expected weight shape to be {(num_classes,)}, got "
+                             f"{tuple(weight.shape)}")
+        if label_smoothing < 0 or label_smoothing > 1.0:
+            raise ValueError(f"expected label_smoothing to be in range [0, 1], got {label_smoothing}")
+        super().__init__(weight, None, None, reduction)
+        self.num_classes = num_classes
+        self.out_features = out_features
+        self.ignore_index = ignore_index
+        self.label_smoothing = label_smoothing
+        self.linear = torch.nn.Linear(in_features, math.prod(out_features, start=num_classes),
+                                      bias=bias, device=device, dtype=dtype)
+        self.options = options
+
+    def forward(self, input: Any, target: Any) -> Any:
+        linear_weight = self.linear.weight.reshape(
+            (self.num_classes, *self.out_features, self.linear.in_features))
+        linear_bias = (None if self.linear.bias is None
+                       else self.linear.bias.reshape((self.num_classes, *self.out_features)))
+        class_weight = self.weight
+        if backend_of(input, names=("input",)).framework != "torch":
+            linear_weight, linear_bias, class_weight = (
+                _torch_values_like(input, t) for t in (linear_weight, linear_bias, class_weight))
+        return linear_cross_entropy(
+            input, linear_weight, target, linear_bias=linear_bias, weight=class_weight,
+            reduction=self.reduction, ignore_index=self.ignore_index,
+            label_smoothing=self.label_smoothing, options=self.options)
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.linear.in_features},"
+            f" num_classes={self.num_classes},"
+            f" out_features={self.out_features},"
+            f" bias={self.linear.bias is not None},"
+            f" reduction={self.reduction},"
+            f" ignore_index={self.ignore_index},"
+            f" label_smoothing={self.label_smoothing},"
+            f" options={self.options}"
+        )
+
+
+def _torch_values_like(like: Any, tensor: Any) -> Any:
+    """A torch tensor's values as an array of ``like``'s framework, on its device."""
+    import torch
+
+    if not isinstance(tensor, torch.Tensor):
+        return tensor
+    backend = backend_of(like, names=("input",))
+    values = tensor.detach().cpu().numpy()
+    view = like if backend.to_xp is None else backend.to_xp(like)
+    out = backend.xp.asarray(values, device=backend.device(view))
+    return out if backend.from_xp is None else backend.from_xp(out)
+
+
+__all__ += ["linear_cross_entropy", "LinearCrossEntropyLoss"]

@@ -16,6 +16,7 @@ from polyloss.canonical.embedding import (
     cosine_similarity,
     triplet_margin,
 )
+from polyloss.canonical.linear import linear_cross_entropy
 from polyloss.canonical.margin import (
     categorical_hinge,
     hinge,
@@ -57,5 +58,6 @@ __all__ = [
     "squared_hinge", "multilabel_margin", "multilabel_soft_margin",
     "binary_cross_entropy", "cross_entropy", "focal", "gaussian_nll", "kl_div", "nll", "poisson_nll",
     "poly1_cross_entropy",
+    "linear_cross_entropy",
     "huber", "l1", "log_cosh", "mae", "mape", "mse", "msle", "quantile", "rmse", "smooth_l1",
 ]

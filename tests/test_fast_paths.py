@@ -454,6 +454,19 @@ def test_compiled_fast_paths(backend_name, case, rng):
         assert math.isnan(float(np.sum(_compiled_value_and_grad(backend_name, fn, [x, bad, w])[0])))
 
 
+def test_first_call_of_a_process_inside_torch_compile(monkeypatch, rng):
+    """Resolution (a namespace module's import, a new Backend) may happen inside the trace."""
+    require("torch")
+    import torch
+
+    monkeypatch.setattr(backends, "_CACHE", {})  # as in a fresh process
+    x, t = _class_inputs("float32", rng)
+    xt, tt = torch.from_numpy(x), torch.from_numpy(t)
+    for fn in (lambda a, b: polyloss.huber(a, a * 0.5), lambda a, b: polyloss.cross_entropy(a, b)):
+        got = torch.compile(fn, fullgraph=True, backend="eager")(xt, tt)
+        assert_close(got, fn(xt, tt), dtype="float32", n=x.size)
+
+
 # ---- dispatch --------------------------------------------------------------------------------
 
 def test_scalar_subclasses_are_skipped_by_resolution():

@@ -214,8 +214,14 @@ def _backend_for(x: Any) -> Backend:
     backend = _CACHE.get(t)
     if backend is None:
         backend = _resolve_type(x)
-        _CACHE[t] = backend
+        if not _torch_compiling():  # torch.compile could not replay a new cache entry
+            _CACHE[t] = backend
     return backend
+
+
+def _torch_compiling() -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and torch.compiler.is_compiling()
 
 
 def backend_of(*arrays: Any, names: tuple[str, ...] | None = None) -> Backend:

@@ -17,7 +17,8 @@ approximately matches (torch's ``binary_cross_entropy_with_logits``, which cance
 labels at large logits; ``F.softplus``, linear above a threshold) is not one.
 
 The kernels, with ``reduction`` one of ``"none"``, ``"sum"``, ``"mean"`` (the plain mean over
-every element of a non-empty array):
+every element of a non-empty array); the regression kernels take ``reduction``, ``delta`` and
+``beta`` as keywords:
 
 - ``log_softmax(x, axis)``: over one axis (an ``int``; the generic code serves ``None`` and
   tuples), ``x - logsumexp(x, axis, keepdims=True)``, gradient
@@ -113,18 +114,6 @@ def torch_kernels() -> Kernels:
             x = torch.movedim(x, axis, 1)
         return F.cross_entropy(x, labels, reduction="none")
 
-    def squared_error(pred: Any, target: Any, reduction: str) -> Any:
-        return F.mse_loss(pred, target, reduction=reduction)
-
-    def absolute_error(pred: Any, target: Any, reduction: str) -> Any:
-        return F.l1_loss(pred, target, reduction=reduction)
-
-    def huber(pred: Any, target: Any, delta: float, reduction: str) -> Any:
-        return F.huber_loss(pred, target, reduction=reduction, delta=delta)
-
-    def smooth_l1(pred: Any, target: Any, beta: float, reduction: str) -> Any:
-        return F.smooth_l1_loss(pred, target, reduction=reduction, beta=beta)
-
     def binary_cross_entropy_with_logits(z: Any, y: Any, weight: Any, pos_weight: Any,
                                          reduction: str) -> Any:
         return F.binary_cross_entropy_with_logits(z, y, weight, reduction=reduction,
@@ -132,8 +121,9 @@ def torch_kernels() -> Kernels:
 
     return Kernels(
         log_softmax=log_softmax, softmax_cross_entropy=softmax_cross_entropy,
-        log_sigmoid=F.logsigmoid, squared_error=squared_error, absolute_error=absolute_error,
-        huber=huber, smooth_l1=smooth_l1,
+        # called with keywords, as torch.nn.functional names them: no wrapper frame per call
+        log_sigmoid=F.logsigmoid, squared_error=F.mse_loss, absolute_error=F.l1_loss,
+        huber=F.huber_loss, smooth_l1=F.smooth_l1_loss,
         binary_cross_entropy_with_logits=binary_cross_entropy_with_logits,
     )
 

@@ -20,7 +20,7 @@ def squared_error(pred: Any, target: Any, *, xp: Any) -> Any:
     """``(pred - target)²``."""
     fused = kernel(xp, "squared_error")
     if fused is not None:
-        return fused(pred, target, "none")
+        return fused(pred, target, reduction="none")
     r = pred - target
     return r * r
 
@@ -63,7 +63,7 @@ def absolute_error(pred: Any, target: Any, *, xp: Any) -> Any:
     """``|pred - target|`` (gradient 0 at a zero residual)."""
     fused = kernel(xp, "absolute_error")
     if fused is not None:
-        return fused(pred, target, "none")
+        return fused(pred, target, reduction="none")
     return abs_zero_grad(pred - target, xp)
 
 
@@ -77,7 +77,7 @@ def huber(pred: Any, target: Any, *, delta: float, xp: Any) -> Any:
     """
     fused = kernel(xp, "huber")
     if fused is not None:
-        return fused(pred, target, delta, "none")
+        return fused(pred, target, delta=delta, reduction="none")
     return _quadratic_then_linear(abs_zero_grad(pred - target, xp), delta, 0.5, delta, xp)
 
 
@@ -88,16 +88,16 @@ def smooth_l1(pred: Any, target: Any, *, beta: float, xp: Any) -> Any:
     """
     fused = kernel(xp, "smooth_l1")
     if fused is not None and beta > 0:
-        return fused(pred, target, beta, "none")
+        return fused(pred, target, beta=beta, reduction="none")
     a = abs_zero_grad(pred - target, xp)
     if beta == 0:
         return a
     return _quadratic_then_linear(a, beta, 0.5 / beta, 1.0, xp)
 
 
-# core function -> (its kernel's name, the parameter the kernel takes after pred and target)
-_FUSABLE = {squared_error: ("squared_error", None), absolute_error: ("absolute_error", None),
-            huber: ("huber", "delta"), smooth_l1: ("smooth_l1", "beta")}
+# core function -> its kernel's name
+_FUSABLE = {squared_error: "squared_error", absolute_error: "absolute_error", huber: "huber",
+            smooth_l1: "smooth_l1"}
 
 
 def fused_reduction(core_fn: Any, pred: Any, target: Any, reduction: str, *, xp: Any,
@@ -108,18 +108,13 @@ def fused_reduction(core_fn: Any, pred: Any, target: Any, reduction: str, *, xp:
     An unreduced loss followed by a reduction is two autograd nodes instead of one, and on
     torch the mean's backward alone costs as much as the fused loss's.
     """
-    spec = _FUSABLE.get(core_fn)
-    if spec is None or (reduction != "mean" and reduction != "sum"):
+    name = _FUSABLE.get(core_fn)
+    if name is None or (reduction != "mean" and reduction != "sum"):
         return None
-    fused = kernel(xp, spec[0])
-    if fused is None or not has_elements(pred):
-        return None
-    if spec[1] is None:
-        return fused(pred, target, reduction)
-    value = params[spec[1]]
-    if value == 0:  # smooth L1 with beta = 0 is L1: no fused form of its own
-        return None
-    return fused(pred, target, value, reduction)
+    fused = kernel(xp, name)
+    if fused is None or not has_elements(pred) or params.get("beta") == 0:
+        return None  # (smooth L1 with beta = 0 is L1: no fused form of its own)
+    return fused(pred, target, reduction=reduction, **params)
 
 
 def _quadratic_then_linear(a: Any, threshold: float, quad: float, slope: float, xp: Any) -> Any:

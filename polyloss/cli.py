@@ -12,7 +12,6 @@ focal / cross-entropy ratio figure, saved as PNG (needs matplotlib: the ``plot``
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 
@@ -96,7 +95,7 @@ def bench(args: argparse.Namespace) -> int:
 
     if args.from_json:
         with open(args.from_json) as f:
-            result = json.load(f)
+            result = reports.load_json(f.read())
     else:
         modes = args.mode or []
         passes = tuple(m for m in runner.PASSES if m in modes) or None
@@ -116,7 +115,9 @@ def bench(args: argparse.Namespace) -> int:
     targets.judge(result)
     if args.write_results:
         command = "polyloss bench"
-        if sys.argv[1:2] == ["bench"]:
+        if args.from_json and result.get("command"):
+            command = result["command"]  # re-rendered: the command that measured it
+        elif sys.argv[1:2] == ["bench"]:
             command += " " + " ".join(sys.argv[2:])
         for path in reports.write_results(result, args.write_results, command):
             log(f"wrote {path}")

@@ -13,7 +13,7 @@ from collections import defaultdict
 
 from polyloss.bench.registry import SIDES, load_families
 
-__all__ = ["table", "to_json", "to_csv", "results_markdown", "write_results", "CSV_COLUMNS"]
+__all__ = ["table", "to_json", "load_json", "to_csv", "results_markdown", "write_results", "CSV_COLUMNS"]
 
 CSV_COLUMNS = (
     "section",
@@ -241,8 +241,40 @@ def _miss_lines(report: dict) -> list[str]:
     return ["", f"Misses ({len(report['misses'])}):"] + [f"  {miss_text(m)}" for m in report["misses"]]
 
 
+_ROUNDED = ("median_s", "min_s", "compile_s", "ratio")
+
+
+def _round(row: dict) -> dict:
+    """Timings to 4 significant digits (run-to-run noise is in the second)."""
+    return {k: float(f"{v:.4g}") if k in _ROUNDED and isinstance(v, float) else v for k, v in row.items()}
+
+
 def to_json(report: dict) -> str:
-    return json.dumps(report, indent=1, default=str)
+    """The report as JSON, one line per measurement; what each side calls is stored once per
+    (backend, family) under ``compared`` instead of on every row (:func:`load_json` restores it)."""
+    compared: dict = {}
+    rows = []
+    for r in report.get("rows", []):
+        compared.setdefault(f"{r['backend']}/{r['family']}", {})[r["side"]] = r.get("impl", "")
+        rows.append(_round({k: v for k, v in r.items() if k != "impl"}))
+    packed = {**report, "rows": rows, "compared": compared}
+    parts = []
+    for key, value in packed.items():
+        if isinstance(value, list) and value and all(isinstance(x, dict) for x in value):
+            body = ",\n".join("  " + json.dumps(x, default=str, ensure_ascii=False) for x in value)
+            parts.append(f" {json.dumps(key)}: [\n{body}\n ]")
+        else:
+            parts.append(f" {json.dumps(key)}: {json.dumps(value, default=str, ensure_ascii=False)}")
+    return "{\n" + ",\n".join(parts) + "\n}"
+
+
+def load_json(text: str) -> dict:
+    """A report written by :func:`to_json` (or by ``--json``), with every row's ``impl`` back."""
+    report = json.loads(text)
+    compared = report.pop("compared", {})
+    for r in report.get("rows", []):
+        r.setdefault("impl", compared.get(f"{r['backend']}/{r['family']}", {}).get(r["side"], ""))
+    return report
 
 
 def to_csv(report: dict) -> str:

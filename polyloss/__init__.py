@@ -7,6 +7,7 @@ convention mirrors ``polyloss.torch``, ``polyloss.keras``, ``polyloss.gluon`` an
 Importing polyloss imports no framework.
 """
 
+from polyloss._inputs import value_checks
 from polyloss.backends import array_namespace, backend_of, device_of
 from polyloss.canonical import (
     binary_cross_entropy,
@@ -55,6 +56,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "value_checks",
     "array_namespace",
     "backend_of",
     "device_of",

@@ -8,9 +8,73 @@ checked by the callers, because each convention has its own rule.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from polyloss.backends import Backend, backend_of, check_same_device
+
+# Value checks (labels in range, probabilities in [0, 1], variances >= 0, ...) read array
+# values, which costs a device-to-host synchronisation per check. ``value_checks(False)``
+# turns them off for a block of code; a context variable, so the switch is per thread (and
+# per asyncio task) and ends with the block.
+_VALUE_CHECKS: contextvars.ContextVar[bool] = contextvars.ContextVar("polyloss_value_checks",
+                                                                     default=True)
+
+
+@contextlib.contextmanager
+def value_checks(enabled: bool) -> Iterator[None]:
+    """Turn polyloss's checks of array *values* on or off inside a ``with`` block.
+
+    Every loss (canonical, mirrors, front-ends) checks the values of its inputs where they can
+    be read: class indices in ``[0, C)`` and whole, probabilities in ``[0, 1]``, variances and
+    rates ``>= 0``, ±1 or 0/1 labels where a loss needs them. Each check reads the data back
+    (a GPU synchronisation); ``with polyloss.value_checks(False):`` skips them, and an
+    invalid value then gives what it gives under ``jax.jit`` (an out-of-range class index makes
+    its position's loss NaN; other values are used as they are). Shape, dtype, device and
+    argument checks need no values and always run. The setting holds for the current thread
+    (and asyncio task) until the block ends; other threads keep their own.
+    """
+    if not isinstance(enabled, bool):
+        raise TypeError(f"polyloss: value_checks(enabled) takes True or False, got {enabled!r}")
+    token = _VALUE_CHECKS.set(enabled)
+    try:
+        yield
+    finally:
+        _VALUE_CHECKS.reset(token)
+
+
+def values_checked(backend: Backend, x: Any) -> bool:
+    """Whether a value check on ``x`` runs: its values can be read now (not a jit tracer, a
+    lazy Dask graph or a torch meta tensor), it has elements, and checks are on."""
+    # values_known first: under torch.compile it is False and the context variable is not read
+    if not backend.values_known(x) or any(d == 0 for d in x.shape):
+        return False
+    return _VALUE_CHECKS.get()
+
+
+def check_probabilities(backend: Backend, x: Any, name: str, *, hint: str = "") -> None:
+    """``ValueError`` naming ``name`` if a value lies outside ``[0, 1]`` (NaN passes: it
+    propagates into the loss). One reduction and one read per call, in eager mode only."""
+    if not values_checked(backend, x):
+        return
+    xp = backend.xp
+    if bool(xp.any(xp.logical_or(x < 0, x > 1))):
+        raise ValueError(
+            f"polyloss: {name} holds probabilities but has values outside [0, 1]{hint}; its "
+            f"values range over [{float(xp.min(x))!r}, {float(xp.max(x))!r}]"
+        )
+
+
+def check_non_negative(backend: Backend, x: Any, name: str, what: str) -> None:
+    """``ValueError`` naming ``name`` if a value is negative (eager, value checks on)."""
+    if not values_checked(backend, x):
+        return
+    xp = backend.xp
+    if bool(xp.any(x < 0)):
+        raise ValueError(f"polyloss: {name} holds {what}, which must be >= 0; got a negative value "
+                         f"({float(xp.min(x))!r})")
 
 
 class Prepared(NamedTuple):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from polyloss._inputs import values_checked
 from polyloss.backends import Backend
 
 
@@ -17,13 +18,13 @@ def check_class_labels(
 ) -> None:
     """``ValueError`` naming ``name`` for labels outside ``[0, num_classes)`` (other than
     ``ignore_index``) or, for floating-point labels, values that are not whole numbers."""
-    if not backend.values_known(labels) or any(d == 0 for d in labels.shape):
+    if not values_checked(backend, labels):
         return
     xp = backend.xp
     if backend.is_floating(labels.dtype):
         if bool(xp.any(labels != xp.floor(labels))):
-            raise ValueError(f"polyloss: {name} holds class indices, but some values are not whole "
-                             "numbers")
+            raise ValueError(f"polyloss: {name} holds class indices, so its values must be whole "
+                             f"numbers in [0, {num_classes}); some are not (or are NaN/inf)")
     bad = xp.logical_or(labels < 0, labels >= num_classes)
     if ignore_index is not None:
         bad = xp.logical_and(bad, labels != ignore_index)
@@ -48,11 +49,22 @@ def index_dtype(xp: Any) -> Any:
     return xp.int64
 
 
+# What a floating label that is not a whole number becomes where it was not refused (under
+# jit, on lazy arrays, with value checks off): an index outside every [0, C) and no ignore
+# value in use, so its position's loss is NaN instead of the truncated class's.
+NOT_A_CLASS = -(2**30)
+
+
 def as_index(backend: Backend, labels: Any) -> Any:
     """Labels in the indexing dtype (torch's gather and TensorFlow's take only int64/int32
-    indices; floating, unsigned and narrow integer labels are cast)."""
-    dtype = index_dtype(backend.xp)
-    return labels if labels.dtype == dtype else backend.xp.astype(labels, dtype)
+    indices; floating, unsigned and narrow integer labels are cast). A floating label that is
+    not a whole number (NaN, inf, 2.5) becomes ``NOT_A_CLASS`` rather than a truncated index."""
+    xp = backend.xp
+    dtype = index_dtype(xp)
+    if backend.is_floating(labels.dtype):
+        whole = xp.logical_and(labels == xp.floor(labels), xp.abs(labels) < 2.0**30)
+        labels = xp.where(whole, labels, float(NOT_A_CLASS))
+    return labels if labels.dtype == dtype else xp.astype(labels, dtype)
 
 
 def is_integer_labels(backend: Backend, target: Any) -> bool:

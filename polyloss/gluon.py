@@ -431,7 +431,7 @@ class CosineEmbeddingLoss(Loss):
             cos = dot / xp.where(norms < _LOG_EPS, _LOG_EPS, norms)
             similar = xp.where(y == 1, 1.0 - cos, 0.0)
             dissimilar = xp.where(y == -1, cos - self._margin, 0.0)
-            loss = similar + xp.where(dissimilar > 0, dissimilar, 0.0)
+            loss = similar + xp.where(dissimilar <= 0, 0.0, dissimilar)
             return finish(p, _apply_weighting(xp, loss, self._weight, p.weight))
 
 

@@ -44,7 +44,14 @@ from typing import Any
 
 import numpy as np
 
-from polyloss._inputs import check_same_shape, finish, prepare, prepare_extra
+from polyloss._inputs import (
+    check_same_shape,
+    finish,
+    known_shape,
+    prepare,
+    prepare_extra,
+    values_checked,
+)
 from polyloss._labels import as_index, check_class_labels
 from polyloss.backends import backend_of
 from polyloss.canonical import sequence
@@ -137,6 +144,7 @@ def apply_mask(xp: Any, sample_weight: Any, mask: Any, values: Any, reduction: A
     if sample_weight is None:
         return float_mask
     float_mask, sample_weight = squeeze_or_expand_to_same_rank(xp, float_mask, sample_weight)
+    sample_weight = align_weight(xp, sample_weight, tuple(float_mask.shape), prefix=False)
     return sample_weight * float_mask
 
 
@@ -299,6 +307,21 @@ def _keras_backend_call(y_true: Any, y_pred: Any, sample_weight: Any) -> bool:
                for x in (y_true, sample_weight))
 
 
+def _check_keras_call(y_true: Any, y_pred: Any, sample_weight: Any) -> None:
+    """What polyloss's own path refuses and Keras's ``Loss.__call__`` would not: complex inputs
+    (Keras casts them to float, dropping the imaginary part) and sample weights whose batch
+    size differs from ``y_pred``'s (a framework error deep inside Keras otherwise)."""
+    for name, x in (("y_true", y_true), ("y_pred", y_pred), ("sample_weight", sample_weight)):
+        if x is not None and "complex" in str(getattr(x, "dtype", "")):
+            raise TypeError(f"polyloss: {name} must be a real numeric array, got dtype {x.dtype}")
+    if sample_weight is None:
+        return
+    ws, ps = known_shape(sample_weight), known_shape(y_pred)
+    if ws and ps and ws[0] is not None and ps[0] is not None and ws[0] not in (1, ps[0]):
+        raise ValueError(f"polyloss: sample_weight of shape {ws} does not fit y_pred of shape {ps}; "
+                         f"expected one weight per sample (a leading dimension of {ps[0]})")
+
+
 class Loss(_KerasLoss):
     """``keras.losses.Loss``: subclasses implement ``call(y_true, y_pred)`` on arrays of one
     namespace and get Keras's dtype cast, ``sample_weight`` handling and reductions.
@@ -331,6 +354,7 @@ class Loss(_KerasLoss):
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
         if _keras_backend_call(y_true, y_pred, sample_weight):
+            _check_keras_call(y_true, y_pred, sample_weight)
             return _KerasLoss.__call__(self, y_true, y_pred, sample_weight)
         with backend_of(y_pred, y_true, sample_weight, names=_NAMES).scope():
             p = prepare(y_pred, y_true, sample_weight, names=_NAMES,
@@ -918,7 +942,7 @@ def _keras_ctc(y_true: Any, y_pred: Any) -> Any:
     if labels.shape[0] != batch:
         raise ValueError(f"polyloss: y_true has {labels.shape[0]} rows but y_pred has batch size {batch}")
     padding = labels == 0
-    if backend.values_known(labels) and batch and labels.shape[1] > 1:
+    if values_checked(backend, labels) and labels.shape[1] > 1:
         if bool(xp.any(padding[:, :-1] & ~padding[:, 1:])):
             raise ValueError("polyloss: y_true uses 0 as the blank and the padding, so 0 may only pad the "
                              "end of a row (Keras would read it as a label)")
@@ -971,9 +995,7 @@ def _check_number(name: str, value: Any) -> float:
 def _check_whole_labels(backend: Any, labels: Any, name: str) -> None:
     """``ValueError`` naming ``name`` for floating labels that are not whole numbers (Keras
     truncates them with its integer cast); only where the values can be read."""
-    if not backend.is_floating(labels.dtype) or not backend.values_known(labels):
-        return
-    if any(d == 0 for d in labels.shape):
+    if not backend.is_floating(labels.dtype) or not values_checked(backend, labels):
         return
     xp = backend.xp
     if bool(xp.any(labels != xp.floor(labels))):
@@ -998,11 +1020,13 @@ def _reduce_logsumexp_rows(xp: Any, x: Any, stop_gradient: Callable[[Any], Any])
     """``tf.math.reduce_logsumexp(x, axis=1)``: ``log(Σ exp(x - m)) + m`` with ``m`` the row
     maximum (0 where it is not finite) held constant; a row of ``-inf`` gives ``-inf`` with a
     zero gradient (the log is taken of a safe value there)."""
+    if x.shape[1] == 0:  # no columns (an empty batch): -inf, as TensorFlow gives
+        return xp.sum(x, axis=1) - math.inf
     m = xp.max(x, axis=1, keepdims=True)
     m = stop_gradient(xp.where(xp.isfinite(m), m, 0.0))
     s = xp.sum(xp.exp(x - m), axis=1)
-    positive = s > 0
-    lse = xp.where(positive, xp.log(xp.where(positive, s, 1.0)), -math.inf)
+    zero = s <= 0  # (a NaN sum stays NaN)
+    lse = xp.where(zero, -math.inf, xp.log(xp.where(zero, 1.0, s)))
     return lse + xp.reshape(m, (-1,))
 
 

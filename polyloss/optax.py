@@ -25,7 +25,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from polyloss._inputs import check_same_shape, finish, prepare, prepare_extra
+from polyloss._inputs import check_same_shape, finish, prepare, prepare_extra, values_checked
 from polyloss._labels import as_index, check_class_labels
 from polyloss.backends import backend_of
 from polyloss.canonical import sequence
@@ -497,7 +497,7 @@ def _dice_loss(p: Any, preds: Any, targets: Any, class_weights: Any, smooth: flo
     if len(targets.shape) == len(preds.shape) - 1:
         targets = xp.expand_dims(targets, axis=-1)
     check_same_shape(preds, targets, ("predictions", "targets"))
-    if not apply_softmax and p.backend.values_known(preds) and all(d != 0 for d in preds.shape):
+    if not apply_softmax and values_checked(p.backend, preds):
         sums = xp.sum(preds, axis=-1)
         # written as "not close" so that NaN sums fail too, as with optax's allclose
         if bool(xp.any(xp.logical_not(xp.abs(sums - 1.0) <= 1e-5 * 1.0 + 1e-8))):
@@ -595,7 +595,7 @@ def _ctc_padding_mask(backend: Any, paddings: Any, name: str, dtype: Any) -> Any
     xp = backend.xp
     if backend.to_xp is not None:
         paddings = backend.to_xp(paddings)
-    if backend.values_known(paddings) and all(d for d in paddings.shape):
+    if values_checked(backend, paddings):
         if bool(xp.any((paddings != 0) & (paddings != 1))):
             raise ValueError(f"polyloss: {name} must hold 0 (kept) or 1 (padded) only")
     return paddings == 0
@@ -626,7 +626,7 @@ def _ctc_forward(logits: Any, logit_paddings: Any, labels: Any, label_paddings: 
     y = sequence.labels_array(backend, p.target, "labels", p.pred)
     frames = _ctc_padding_mask(backend, logit_paddings, "logit_paddings", p.pred.dtype)
     label_kept = _ctc_padding_mask(backend, label_paddings, "label_paddings", p.pred.dtype)
-    if backend.values_known(label_kept) and batch and y.shape[1] > 1:
+    if values_checked(backend, label_kept) and y.shape[1] > 1:
         if bool(xp.any(~label_kept[:, :-1] & label_kept[:, 1:])):
             raise ValueError("polyloss: label_paddings must be right-padded (zeros, then ones) in "
                              "every row, as optax requires")

@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from polyloss._inputs import check_same_shape, finish, prepare, prepare_extra
+from polyloss._inputs import check_same_shape, finish, prepare, prepare_extra, values_checked
 from polyloss._labels import as_index, check_class_labels
 from polyloss.backends import backend_of
 from polyloss.canonical import classification as canonical
@@ -382,6 +382,8 @@ def binary_cross_entropy(
     with backend_of(input, target, weight, names=_NAMES).scope():
         p = prepare(input, target, weight, names=_NAMES)
         check_same_shape(p.pred, p.target, _NAMES[:2])
+        _check_unit_interval(p.backend, p.pred, "input")
+        _check_unit_interval(p.backend, p.target, "target")
         xp, sg = p.xp, p.backend.stop_gradient
         prob, y = p.pred, p.target
         fixed = sg(prob)
@@ -394,11 +396,22 @@ def binary_cross_entropy(
         return finish(p, _reduce(xp, loss, reduction))
 
 
+def _check_unit_interval(backend: Any, x: Any, name: str) -> None:
+    """torch's check that every element of ``x`` lies in [0, 1] (NaN fails it, as in torch)."""
+    if not values_checked(backend, x):
+        return
+    xp = backend.xp
+    if not bool(xp.all(xp.logical_and(x >= 0, x <= 1))):
+        raise ValueError(f"polyloss: all elements of {name} should be between 0 and 1 (torch's "
+                         f"rule); got values from {float(xp.min(x))!r} to {float(xp.max(x))!r}")
+
+
 def _clamped_log1m(p: Any, xp: Any) -> Any:
-    """``max(log1p(-p), -100)`` (torch uses ``log1p``), with a safe value where ``p >= 1``."""
-    below_one = p < 1.0
-    value = xp.log1p(-xp.where(below_one, p, 0.0))
-    return xp.where(xp.logical_and(below_one, value >= _LOG_FLOOR), value, _LOG_FLOOR)
+    """``max(log1p(-p), -100)`` (torch uses ``log1p``), with a safe value where ``p >= 1``
+    (a NaN stays NaN)."""
+    at_one = p >= 1.0
+    value = xp.log1p(-xp.where(at_one, 0.0, p))
+    return xp.where(xp.logical_or(at_one, value < _LOG_FLOOR), _LOG_FLOOR, value)
 
 
 def _max_scalar(xp: Any, x: Any, low: float) -> Any:
@@ -571,8 +584,8 @@ def gaussian_nll_loss(
     """``torch.nn.functional.gaussian_nll_loss``: ``½·(log v + (input - target)²/v)`` (+ ``½·log 2π``
     if ``full``), ``v = max(var, eps)`` clamped without gradient tracking, as torch does (the
     gradient w.r.t. ``var`` passes straight through the clamp). ``var`` may be a number."""
-    if reduction not in REDUCTIONS:
-        raise ValueError(reduction + " is not valid")
+    if reduction not in REDUCTIONS:  # torch says "<reduction> is not valid" here
+        raise ValueError(f"{reduction} is not a valid value for reduction")
     names = _NAMES[:2] + ("var",)
     with backend_of(input, target, var, names=names).scope():
         p = prepare(input, target, names=_NAMES)
@@ -853,11 +866,11 @@ def multilabel_margin_loss(
         xp = prep.xp
         check_same_shape(prep.pred, prep.target, _NAMES[:2])
         unbatched = len(prep.pred.shape) == 1
+        num_classes = prep.pred.shape[-1]
+        check_class_labels(prep.backend, prep.target, num_classes, -1, "target")
         x, t = prep.pred, as_index(prep.backend, prep.target)
         if unbatched:
             x, t = xp.expand_dims(x, axis=0), xp.expand_dims(t, axis=0)
-        num_classes = x.shape[-1]
-        check_class_labels(prep.backend, t, num_classes, -1, "target")
         count = margin_core.listed_class_count(t, x, xp)
         loss = margin_core.multilabel_margin(x, count, 1.0, xp, tie="inactive")
         if unbatched:

@@ -14,7 +14,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from polyloss._inputs import check_same_shape, finish, prepare, prepare_extra
+from polyloss._inputs import (
+    check_non_negative,
+    check_probabilities,
+    check_same_shape,
+    finish,
+    prepare,
+    prepare_extra,
+    same_shape,
+    values_checked,
+)
 from polyloss._labels import as_index, check_class_labels
 from polyloss.backends import backend_of
 from polyloss.core import classification as core
@@ -37,6 +46,7 @@ REDUCTIONS = ("none", "sum", "mean", "batchmean")
 CLASS_NORMALIZERS = ("valid_count", "count", "sum_of_weights")
 ALL_IGNORED = ("zero", "nan")
 _NAMES = ("pred", "target", "sample_weight")
+_LOGITS_HINT = "; pass from_logits=True for logits"
 
 
 # ---- reductions -------------------------------------------------------------------------
@@ -159,6 +169,7 @@ def binary_cross_entropy(
         if from_logits:
             loss = core.sigmoid_bce_with_logits(p.pred, y, xp, pw)
         else:
+            check_probabilities(p.backend, p.pred, "pred", hint=_LOGITS_HINT)
             loss = core.bce_on_probabilities(p.pred, y, log_clamp, xp, pw)
         return finish(p, _reduce(xp, loss, reduction, p.weight, normalizer, batch=_batch_size(p.pred)))
 
@@ -172,6 +183,7 @@ def _binary_focal(pred, target, *, gamma, alpha, from_logits, label_smoothing, l
             bce = core.sigmoid_bce_with_logits(p.pred, y, xp)
             prob = core.sigmoid(p.pred, xp)
         else:
+            check_probabilities(p.backend, p.pred, "pred", hint=_LOGITS_HINT)
             bce = core.bce_on_probabilities(p.pred, y, log_clamp, xp)
             prob = p.pred
         p_t = prob * y + (1.0 - prob) * (1.0 - y)
@@ -222,6 +234,7 @@ def _categorical(
             logp = core.log_softmax(p.pred, axis, xp)
             prob = xp.exp(logp) if loss_kind != "ce" else None
         elif input_kind == "probs":
+            check_probabilities(p.backend, p.pred, names[0], hint=_LOGITS_HINT)
             logp = core.clamped_log(p.pred, log_clamp, xp)
             prob = p.pred
         else:  # log-probabilities
@@ -245,10 +258,15 @@ def _categorical(
                 p, term, prob, cw, axis, num_classes, ignore_index, eps, loss_kind, poly_epsilon,
                 names)
         else:
+            if not same_shape(p.pred, p.target):
+                indices = tuple(d for i, d in enumerate(p.pred.shape) if i != axis)
+                raise ValueError(
+                    f"polyloss: {names[1]} has shape {tuple(p.target.shape)}; expected class "
+                    f"indices of shape {indices} ({names[0]}'s shape {tuple(p.pred.shape)} without "
+                    f"the class axis {axis}) or probabilities of {names[0]}'s shape")
             if ignore_index is not None:
                 raise ValueError("polyloss: ignore_index applies to class-index targets, not to "
                                  "probability targets")
-            check_same_shape(p.pred, p.target, names[:2])
             if p.target.dtype != p.pred.dtype:
                 p = p._replace(target=xp.astype(p.target, p.pred.dtype))
             q = p.target
@@ -468,6 +486,7 @@ def kl_div(
         if pred_kind == "logits":
             log_q = core.log_softmax(p.pred, axis, xp)
         elif pred_kind == "probs":
+            check_probabilities(p.backend, p.pred, "pred", hint="; pass pred_kind='logits' for logits")
             # q only matters where p > 0: log a safe value elsewhere (no 0·inf gradient)
             log_q = xp.log(xp.where(p.target != 0, p.pred, 1.0))
         else:
@@ -500,6 +519,8 @@ def poisson_nll(
         p = prepare(pred, target, sample_weight, names=_NAMES)
         check_same_shape(p.pred, p.target, _NAMES[:2])
         xp = p.xp
+        if not log_input:
+            check_non_negative(p.backend, p.pred, "pred", "Poisson rates (log_input=False)")
         loss = core.poisson_nll(p.pred, p.target, log_input=log_input, eps=eps, xp=xp)
         if full:
             loss = loss + core.stirling_term(p.target, xp)
@@ -548,6 +569,7 @@ def shape_variance(p: Any, var: Any) -> Any:
                 f"polyloss: var has shape {vs}; expected pred's shape {ps}, that shape without "
                 f"its last axis {ps[:-1]}, or that shape with one axis of size 1"
             )
-    if p.backend.values_known(v) and static_size(v) and bool(xp.any(v < 0)):
-        raise ValueError("polyloss: var has negative entries; a variance must be >= 0")
-    return v
+    if values_checked(p.backend, v) and bool(xp.any(v < 0)):
+        raise ValueError(f"polyloss: var has negative entries (down to {float(xp.min(v))!r}); a "
+                         "variance must be >= 0")
+    return xp.where(v < 0, math.nan, v)  # unread (jit, lazy, checks off): NaN, never clamped to eps

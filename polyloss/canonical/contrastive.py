@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from polyloss._inputs import check_same_shape, finish, prepare, prepare_extra
+from polyloss._inputs import check_same_shape, finish, prepare, prepare_extra, values_checked
 from polyloss.backends import backend_of
 from polyloss.canonical.classification import _batch_size, _check_common, _check_number, _reduce
 from polyloss.canonical.embedding import _vector_axis
@@ -126,7 +126,7 @@ def contrastive(x1: Any, x2: Any, target: Any, *, margin: float = 1.0, eps: floa
         d2 = xp.sum(d * d, axis=axis)
         y = prepare_extra(p, target, "target")
         check_same_shape(d2, y, ("the pair distances", "target"))
-        if p.backend.values_known(y) and all(n != 0 for n in y.shape):
+        if values_checked(p.backend, y):
             if bool(xp.any(xp.logical_or(y < 0, y > 1))):
                 raise ValueError("polyloss: target must hold 0/1 similarity labels (1 = similar) "
                                  "in [0, 1]; for ±1 labels pass (target + 1) / 2")

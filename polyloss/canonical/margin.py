@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from polyloss._inputs import check_same_shape, finish, prepare, prepare_extra
+from polyloss._inputs import check_same_shape, finish, prepare, prepare_extra, values_checked
 from polyloss._labels import as_index, check_class_labels
 from polyloss.backends import backend_of
 from polyloss.canonical.classification import _batch_size, _check_common, _check_number, _reduce
@@ -117,7 +117,7 @@ def margin_ranking(x1: Any, x2: Any, target: Any, *, margin: float = 0.0, reduct
 
 def _check_signed(p: Any, y: Any, name: str) -> None:
     backend, xp = p.backend, p.xp
-    if backend.values_known(y) and all(d != 0 for d in y.shape):
+    if values_checked(backend, y):
         if bool(xp.any(xp.logical_and(y != 1, y != -1))):
             raise ValueError(f"polyloss: {name} must hold labels 1 or -1")
 
@@ -207,7 +207,7 @@ def _classes_last(p: Any) -> None:
 
 
 def _check_multi_hot(p: Any, t: Any) -> None:
-    if p.backend.values_known(t) and all(d != 0 for d in t.shape):
+    if values_checked(p.backend, t):
         if bool(p.xp.any(p.xp.logical_and(t != 0, t != 1))):
             raise ValueError("polyloss: target must be a 0/1 multi-hot array with "
                              "target_format='multi_hot'; torch's class-index lists padded with -1 "

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from polyloss._inputs import check_same_shape, finish, prepare
+from polyloss._inputs import check_probabilities, check_same_shape, finish, prepare, values_checked
 from polyloss._labels import as_index, check_class_labels
 from polyloss.backends import backend_of
 from polyloss.canonical.classification import _batch_size, _check_common, _check_number, _reduce
@@ -36,6 +36,7 @@ from polyloss.reduction import check_choice
 __all__ = ["dice", "tversky", "jaccard", "lovasz_hinge", "lovasz_softmax"]
 
 ACTIVATIONS = ("none", "sigmoid", "softmax")
+_LOGITS_HINT = "; pass activation='softmax' or 'sigmoid' for logits"
 POOLINGS = ("sample", "batch")
 
 
@@ -73,6 +74,8 @@ def _overlap(pred, target, *, alpha, beta, activation, class_axis, pooling, smoo
         elif activation == "softmax":
             probs = cls_core.softmax(probs, class_axis, xp)
         t = _dense_target(p, class_axis)
+        if activation == "none":
+            check_probabilities(p.backend, probs, "pred", hint=_LOGITS_HINT)
         spatial = tuple(a for a in range(1, ndim) if a != class_axis)
         axes = spatial if pooling == "sample" else (0, *spatial)
         tp, fp, fn = core.soft_counts(probs, t, axes, xp)
@@ -240,7 +243,7 @@ def lovasz_hinge(pred: Any, target: Any, *, pooling: str = "sample", ignore_inde
         if ignore_index is not None:
             valid = t != float(ignore_index)
             ok = xp.logical_or(ok, xp.logical_not(valid))
-        if p.backend.values_known(t) and all(d != 0 for d in t.shape) and not bool(xp.all(ok)):
+        if values_checked(p.backend, t) and not bool(xp.all(ok)):
             extra = "" if ignore_index is None else f" or ignore_index={ignore_index}"
             raise ValueError(f"polyloss: target must hold 0 or 1{extra} (binary masks)")
         if valid is not None:
@@ -321,10 +324,8 @@ def lovasz_softmax(pred: Any, target: Any, *, activation: str = "none", class_ax
             probs = cls_core.softmax(probs, class_axis, xp)
         elif activation == "sigmoid":
             probs = cls_core.sigmoid(probs, xp)
-        elif p.backend.values_known(probs) and all(d != 0 for d in probs.shape):
-            if bool(xp.any(xp.logical_or(probs < 0, probs > 1))):
-                raise ValueError("polyloss: pred holds probabilities with activation='none' but has "
-                                 "values outside [0, 1]; pass activation='softmax' for logits")
+        else:
+            check_probabilities(p.backend, probs, "pred", hint=_LOGITS_HINT)
         n = p.pred.shape[0]
         size = _flat_size(expected[1:])
         # (N, C, P): classes second, pixels last

@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from polyloss._inputs import finish, prepare
-from polyloss._labels import index_dtype
+from polyloss._inputs import finish, prepare, values_checked
+from polyloss._labels import as_index, index_dtype
 from polyloss.backends import Backend, backend_of
 from polyloss.canonical.classification import _check_common, _reduce
 from polyloss.core import classification as cls_core
@@ -61,7 +61,7 @@ def array_or_none(value: Any) -> Any:
 
 def check_range(backend: Backend, values: Any, low: int, high: int, name: str, what: str) -> None:
     """``ValueError`` naming ``name`` unless every value lies in ``[low, high]`` (eager)."""
-    if not backend.values_known(values) or values.shape[0] == 0:
+    if not values_checked(backend, values):
         return
     xp = backend.xp
     if bool(xp.any((values < low) | (values > high))):
@@ -93,7 +93,7 @@ def sequence_nll(backend: Backend, log_probs: Any, labels: Any, label_lengths: A
                 f"the labels have {s} positions")
     check_range(backend, input_lengths, 0, t_max, names["input_lengths"],
                 f"the input has {t_max} frames")
-    if too_long == "error" and backend.values_known(label_lengths) and n:
+    if too_long == "error" and values_checked(backend, label_lengths):
         if bool(xp.any(label_lengths > input_lengths)):
             raise ValueError(
                 f"polyloss: {names['label_lengths']} exceed {names['input_lengths']}: a label "
@@ -103,7 +103,7 @@ def sequence_nll(backend: Backend, log_probs: Any, labels: Any, label_lengths: A
     in_sequence = positions[None, :] < label_lengths[:, None]
     valid = (labels >= 0) & (labels < num_classes) & (labels != blank)
     bad = in_sequence & ~valid
-    if backend.values_known(labels) and n and s and bool(xp.any(bad)):
+    if values_checked(backend, labels) and bool(xp.any(bad)):
         first = int(xp.max(xp.where(bad, labels, xp.full_like(labels, -(2 ** 62)))))
         raise ValueError(
             f"polyloss: {names['labels']} must hold class indices in [0, {num_classes}) other than "
@@ -139,8 +139,11 @@ def labels_array(backend: Backend, labels: Any, name: str, like: Any, what: str 
     if not hasattr(labels, "shape"):
         raise TypeError(f"polyloss: {name} must be an array of {what}, got {type(labels).__name__}")
     if backend.is_floating(labels.dtype):
-        if backend.values_known(labels) and bool(xp.any(labels != xp.floor(labels))):
-            raise ValueError(f"polyloss: {name} holds {what}, but some values are not whole numbers")
+        if values_checked(backend, labels) and bool(xp.any(labels != xp.floor(labels))):
+            raise ValueError(f"polyloss: {name} holds {what}, so its values must be whole numbers; "
+                             "some are not (or are NaN/inf)")
+        if what == "class indices":  # unread (jit, lazy): a non-whole label is no class, not a truncated one
+            return as_index(backend, labels)
     elif not xp.isdtype(labels.dtype, "integral"):
         raise TypeError(f"polyloss: {name} must hold {what}, got dtype {labels.dtype}")
     dtype = index_dtype(xp)
@@ -222,7 +225,7 @@ def _lengths_from_padding(backend: Backend, labels: Any) -> Any:
     # -1 pads the end of a row; padding in the middle would silently shorten the sequence
     xp = backend.xp
     padding = labels == -1
-    if backend.values_known(labels) and labels.shape[1] > 1 and labels.shape[0]:
+    if values_checked(backend, labels) and labels.shape[1] > 1:
         after = padding[:, :-1] & ~padding[:, 1:]
         if bool(xp.any(after)):
             raise ValueError("polyloss: labels may be padded with -1 only at the end of a row "
@@ -232,6 +235,6 @@ def _lengths_from_padding(backend: Backend, labels: Any) -> Any:
 
 def _check_log_probabilities(backend: Backend, x: Any) -> None:
     xp = backend.xp
-    if backend.values_known(x) and all(d for d in x.shape) and bool(xp.any(x > 0)):
+    if values_checked(backend, x) and bool(xp.any(x > 0)):
         raise ValueError("polyloss: pred holds values > 0, so they are not log-probabilities; "
                          "pass logits with from_logits=True (or apply log_softmax first)")

@@ -57,13 +57,13 @@ def clamped_log(p: Any, floor: float | None, xp: Any) -> Any:
     """``max(log p, floor)`` with a zero gradient where clamped (``floor=None``: plain log).
 
     The log is taken of a safe value where ``p <= 0``, so the clamped branch cannot send a
-    ``0 · inf = NaN`` gradient back.
+    ``0 · inf = NaN`` gradient back; a NaN ``p`` stays NaN (never clamped).
     """
     if floor is None:
         return xp.log(p)
-    positive = p > 0
-    logp = xp.log(xp.where(positive, p, 1.0))
-    return xp.where(xp.logical_and(positive, logp >= floor), logp, float(floor))
+    non_positive = p <= 0
+    logp = xp.log(xp.where(non_positive, 1.0, p))
+    return xp.where(xp.logical_or(non_positive, logp < floor), float(floor), logp)
 
 
 # ---- class indices --------------------------------------------------------------------
@@ -130,11 +130,16 @@ def sigmoid_bce_with_logits(z: Any, y: Any, xp: Any, pos_weight: Any = None) -> 
 
 def bce_on_probabilities(p: Any, y: Any, log_floor: float | None, xp: Any,
                          pos_weight: Any = None) -> Any:
-    """``-(P·y·max(log p, c) + (1-y)·max(log(1-p), c))`` with ``c = log_floor``."""
-    positive = y * clamped_log(p, log_floor, xp)
+    """``-(P·y·max(log p, c) + (1-y)·max(log(1-p), c))`` with ``c = log_floor``; without a
+    floor a term whose weight is 0 is exactly 0 (``0·log 0 = 0``: BCE(p=0, y=0) is 0, not NaN)."""
+    if log_floor is None:
+        positive, negative = xlogy(y, p, xp), xlogy(1.0 - y, 1.0 - p, xp)
+    else:
+        positive = y * clamped_log(p, log_floor, xp)
+        negative = (1.0 - y) * clamped_log(1.0 - p, log_floor, xp)
     if pos_weight is not None:
         positive = pos_weight * positive
-    return -(positive + (1.0 - y) * clamped_log(1.0 - p, log_floor, xp))
+    return -(positive + negative)
 
 
 def focal_factor(p_t: Any, gamma: float, xp: Any) -> Any:
@@ -142,9 +147,9 @@ def focal_factor(p_t: Any, gamma: float, xp: Any) -> Any:
     if gamma == 0:
         return xp.ones_like(p_t)
     b = 1.0 - p_t
-    positive = b > 0
+    non_positive = b <= 0  # (a NaN p_t stays NaN)
     # the power of a safe base where b = 0: for γ < 1 its derivative there is infinite
-    return xp.where(positive, xp.where(positive, b, 1.0) ** gamma, 0.0)
+    return xp.where(non_positive, 0.0, xp.where(non_positive, 1.0, b) ** gamma)
 
 
 def xlogy(x: Any, y: Any, xp: Any) -> Any:

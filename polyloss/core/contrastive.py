@@ -62,5 +62,5 @@ def contrastive(d2: Any, target: Any, margin: float, eps: float, xp: Any) -> Any
     """
     d2 = d2 + eps if eps else d2
     gap = margin - safe_sqrt(d2, xp)
-    hinge = xp.where(gap > 0, gap, 0.0)
+    hinge = xp.where(gap <= 0, 0.0, gap)  # a NaN stays NaN
     return target * d2 + (1.0 - target) * (hinge * hinge)

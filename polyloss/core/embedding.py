@@ -9,9 +9,9 @@ from polyloss.core._helpers import abs_zero_grad
 
 
 def safe_sqrt(x: Any, xp: Any) -> Any:
-    """``sqrt(x)`` with a zero gradient at ``x = 0`` (instead of ``inf·0 = NaN``)."""
-    positive = x > 0
-    return xp.where(positive, xp.sqrt(xp.where(positive, x, 1.0)), 0.0)
+    """``sqrt(x)`` with a zero gradient at ``x = 0`` (instead of ``inf·0 = NaN``); NaN stays NaN."""
+    zero = x <= 0
+    return xp.where(zero, 0.0, xp.sqrt(xp.where(zero, 1.0, x)))
 
 
 def p_norm(d: Any, p: float, axis: int, xp: Any, keepdims: bool = False) -> Any:
@@ -24,8 +24,8 @@ def p_norm(d: Any, p: float, axis: int, xp: Any, keepdims: bool = False) -> Any:
     if p == 1:
         return xp.sum(abs_zero_grad(d, xp), axis=axis, keepdims=keepdims)
     total = xp.sum(abs_zero_grad(d, xp) ** p, axis=axis, keepdims=keepdims)
-    positive = total > 0
-    return xp.where(positive, xp.where(positive, total, 1.0) ** (1.0 / p), 0.0)
+    zero = total <= 0
+    return xp.where(zero, 0.0, xp.where(zero, 1.0, total) ** (1.0 / p))
 
 
 def cosine_similarity(x1: Any, x2: Any, axis: int, eps: float, xp: Any) -> Any:
@@ -41,10 +41,10 @@ def cosine_embedding(cos: Any, target: Any, margin: float, xp: Any) -> Any:
     """``1 - cos`` where ``y = 1``, ``max(0, cos - margin)`` where ``y = -1``, else 0."""
     pos = xp.where(target == 1, 1.0 - cos, 0.0)
     neg_term = cos - margin
-    return pos + xp.where(target == -1, xp.where(neg_term >= 0, neg_term, 0.0), 0.0)
+    return pos + xp.where(target == -1, xp.where(neg_term < 0, 0.0, neg_term), 0.0)
 
 
 def triplet(d_pos: Any, d_neg: Any, margin: float, xp: Any) -> Any:
     """``max(0, d(a, p) - d(a, n) + margin)``."""
     z = d_pos - d_neg + margin
-    return xp.where(z >= 0, z, 0.0)
+    return xp.where(z < 0, 0.0, z)  # a NaN distance stays NaN

@@ -1,12 +1,13 @@
 """Margin (hinge-type) losses, unreduced (Array API only).
 
-Ties at a hinge's kink get the gradient of the active branch (``where(a >= 0, a, 0)``),
-the same on every backend; conventions that split ties (optax) or give them away (MXNet's
-``relu``) build their own from ``hinge_part``.
+Ties at a hinge's kink get the gradient of the active branch (``where(a < 0, 0, a)``),
+the same on every backend, and a NaN stays NaN; conventions that split ties (optax) or give
+them away (MXNet's ``relu``) build their own from ``hinge_part``.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from polyloss.core._helpers import abs_zero_grad, arange_like, softplus
@@ -17,10 +18,11 @@ def hinge_part(a: Any, xp: Any, tie: str = "active") -> Any:
     """``max(a, 0)`` with the gradient at ``a = 0`` chosen by ``tie``: ``"active"`` (1, as
     TensorFlow's ``maximum(a, 0)``), ``"inactive"`` (0, as ``relu``) or ``"split"`` (½, as
     ``jnp.maximum``/``torch.maximum``)."""
+    # the conditions are written so that a NaN ``a`` selects ``a`` (NaN is never clipped to 0)
     if tie == "active":
-        return xp.where(a >= 0, a, 0.0)
+        return xp.where(a < 0, 0.0, a)
     if tie == "inactive":
-        return xp.where(a > 0, a, 0.0)
+        return xp.where(a <= 0, 0.0, a)
     return 0.5 * (a + abs_zero_grad(a, xp))  # d/da at 0 = ½ (sign(0) = 0)
 
 
@@ -77,14 +79,17 @@ def listed_class_count(labels: Any, scores: Any, xp: Any) -> Any:
 
     ``labels`` (integers, the scores' shape, classes on the last axis) lists each row's target
     classes, padded with -1: reading stops at the first -1. A class listed twice counts twice
-    (torch's kernel loops over the listed entries); labels outside ``[0, C)`` match nothing.
+    (torch's kernel loops over the listed entries). A row listing a label outside ``[0, C)``
+    (refused in eager calls; unread under jit) gets NaN counts, so its loss is NaN.
     """
     num_classes = scores.shape[-1]
     positions = arange_like(num_classes, labels, labels.dtype, xp)
     first_pad = xp.min(xp.where(labels == -1, positions, num_classes), axis=-1, keepdims=True)
     listed = positions < first_pad  # entries before the first -1
     hit = xp.logical_and(xp.expand_dims(listed, axis=-1), xp.expand_dims(labels, axis=-1) == positions)
-    return xp.sum(xp.where(hit, xp.ones_like(xp.expand_dims(scores, axis=-2)), 0.0), axis=-2)
+    counts = xp.sum(xp.where(hit, xp.ones_like(xp.expand_dims(scores, axis=-2)), 0.0), axis=-2)
+    outside = xp.logical_and(listed, xp.logical_or(labels < 0, labels >= num_classes))
+    return xp.where(xp.any(outside, axis=-1, keepdims=True), math.nan, counts)
 
 
 def multilabel_soft_margin(scores: Any, target: Any, xp: Any, weight: Any = None) -> Any:

@@ -103,13 +103,13 @@ def _blocks(x: Any, count: int, size: int, axis: int, xp: Any) -> Any:
     if x is None or count == 0:
         return None
     shape = tuple(x.shape)
-    part = x[(slice(None),) * axis + (slice(0, count * size),)]
+    part = x[(slice(None),) * axis + (slice(0, count * size), ...)]
     split = xp.reshape(part, shape[:axis] + (count, size) + shape[axis + 1:])
     return split if axis == 0 else xp.permute_dims(split, _front(axis, len(split.shape)))
 
 
 def _tail(x: Any, start: int, axis: int) -> Any:
-    return None if x is None else x[(slice(None),) * axis + (slice(start, None),)]
+    return None if x is None else x[(slice(None),) * axis + (slice(start, None), ...)]
 
 
 def _unblock(stacked: Any, tail: Any, axis: int, xp: Any) -> Any:

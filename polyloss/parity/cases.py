@@ -820,3 +820,67 @@ def make_inputs(case: Case, edge: str | None, dtype: str, seed: int = 0) -> list
             wshape = shape[:1] + ((1,) if case.convention == "gluon" else ())
         weight = rng.uniform(0.1, 2.0, size=wshape).astype(dtype)
     return [pred, target, weight]
+
+
+# ---- linear cross-entropy -------------------------------------------------------------------
+# The machinery passes (pred, target, weight); a linear cross-entropy takes (hidden, weight,
+# target). Each case builds the layer from ``pred`` itself (6 x 5): hidden = pred, weight =
+# 0.1 * pred[:5, :] (5 classes x 5 features; the scale keeps the quadratic logits moderate),
+# bias = pred[5, :] (every axis indexed, for array-api-strict), so the logits are
+# pred @ (0.1 * pred[:5, :]).T + pred[5, :] and the gradient w.r.t. pred runs through all three.
+# Both sides (the oracle or torch's native F.linear_cross_entropy) compute exactly that
+# spelling. Row and class blocks smaller than the problem exercise both blocked passes.
+
+_LIN = ("all_equal", "ignored")
+# canonical cases against the float64 oracle: float32 and float64 only
+_LIN_DTYPES = {
+    "dtypes": ("float32", "float64"),
+    "dtypes_note": "the layer is built from pred by the framework itself (0.1 * pred[:5, :], and "
+                   "its autograd sums three gradient paths into pred): in float16/bfloat16 those "
+                   "steps round outside polyloss, 1.2-1.7x the rounded tolerance against the "
+                   "float64 oracle; the torch cases, where both sides round alike, run every dtype",
+}
+_H, _B = "pred, 0.1 * pred[:5, :], target", "bias=pred[5, :]"
+_TH, _TB = "input, 0.1 * input[:5, :], target", "linear_bias=input[5, :]"
+
+
+def _linear(fn: Callable[..., Any], p: Any, t: Any, bias: str | None = None, **kw: Any) -> Any:
+    """``fn(pred, 0.1 * pred[:5, :], target, <bias>=pred[5, :], **kw)``."""
+    if bias is not None:
+        kw[bias] = p[5, :]
+    return fn(p, 0.1 * p[:5, :], t, **kw)
+
+
+LINEAR: list[Case] = [
+    Case("linear_ce", f"polyloss.linear_cross_entropy({_H}, {_B})", "polyloss",
+         lambda m, p, t, w: _linear(m.linear_cross_entropy, p, t, "bias"),
+         domain="class_logits", edges=("all_equal",), **_LIN_DTYPES),
+    Case("linear_ce", f"polyloss.linear_cross_entropy({_H}, {_B}, ignore_index=-100, "
+         "label_smoothing=0.1, row_chunk=2)", "polyloss",
+         lambda m, p, t, w: _linear(m.linear_cross_entropy, p, t, "bias", ignore_index=-100,
+                                    label_smoothing=0.1, row_chunk=2),
+         domain="class_logits", edges=_LIN, **_LIN_DTYPES),
+    Case("linear_ce", f"polyloss.linear_cross_entropy({_H}, class_weight=w, ignore_index=-100, "
+         "normalizer='sum_of_weights', class_chunk=2, reduction='none')", "polyloss",
+         lambda m, p, t, w: _linear(m.linear_cross_entropy, p, t, class_weight=w, ignore_index=-100,
+                                    normalizer="sum_of_weights", class_chunk=2, reduction="none"),
+         weighted=True, weight_kind="class", domain="class_logits", edges=_LIN, **_LIN_DTYPES),
+    Case("linear_ce", f"polyloss.linear_cross_entropy({_H}, label_smoothing=0.2, class_chunk=2)"
+         "  # probabilities", "polyloss",
+         lambda m, p, t, w: _linear(m.linear_cross_entropy, p, t, label_smoothing=0.2,
+                                    class_chunk=2),
+         domain="class_probs", edges=("all_equal",), **_LIN_DTYPES),
+    Case("linear_ce", f"linear_cross_entropy({_TH}, {_TB})", "torch",
+         lambda m, p, t, w: _linear(m.linear_cross_entropy, p, t, "linear_bias"),
+         domain="class_logits", edges=_LIN),
+    Case("linear_ce", f"linear_cross_entropy({_TH}, weight=w, label_smoothing=0.2, "
+         "reduction='none')", "torch",
+         lambda m, p, t, w: _linear(m.linear_cross_entropy, p, t, weight=w, label_smoothing=0.2,
+                                    reduction="none"),
+         weighted=True, weight_kind="class", domain="class_logits", edges=_LIN),
+    Case("linear_ce", f"linear_cross_entropy({_TH}, {_TB}, reduction='sum')  # probabilities",
+         "torch", lambda m, p, t, w: _linear(m.linear_cross_entropy, p, t, "linear_bias",
+                                             reduction="sum"),
+         domain="class_probs", edges=("all_equal",)),
+]
+ALL_CASES += LINEAR

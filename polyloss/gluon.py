@@ -270,16 +270,26 @@ class SoftmaxCrossEntropyLoss(Loss):
             xp = p.xp
             ndim = len(p.pred.shape)
             axis = self._axis % ndim
-            logp = p.pred if self._from_logits else cls_core.log_softmax(p.pred, axis, xp)
             if self._sparse_label:
                 labels = self._sparse_labels(p, axis)
                 num_classes = p.pred.shape[axis]
-                check_class_labels(p.backend, labels, num_classes, None, "label")
-                safe, _, in_range = cls_core.safe_labels(as_index(p.backend, labels), num_classes,
-                                                         None, xp)
-                loss = -cls_core.take_class(logp, safe, axis, xp)
-                loss = xp.expand_dims(xp.where(in_range, loss, math.nan), axis=axis)
+                inside = check_class_labels(p.backend, labels, num_classes, None, "label")
+                labels = as_index(p.backend, labels, checked=inside)
+                in_range = None
+                if not inside:  # unchecked (under a trace): out-of-range labels give NaN
+                    labels, _, in_range = cls_core.safe_labels(labels, num_classes, None, xp)
+                if self._from_logits:
+                    loss = -cls_core.take_class(p.pred, labels, axis, xp)
+                else:
+                    loss = cls_core.softmax_cross_entropy(p.pred, labels, axis, xp)
+                if in_range is not None:
+                    loss = xp.where(in_range, loss, math.nan)
+                if ndim == 2 and p.weight is None and self._weight is None and (
+                        axis != self._batch_axis % ndim):
+                    return finish(p, loss)  # the per-sample mean of one value is that value
+                loss = xp.expand_dims(loss, axis=axis)
             else:
+                logp = p.pred if self._from_logits else cls_core.log_softmax(p.pred, axis, xp)
                 target = p.target
                 if target.dtype != logp.dtype:
                     target = xp.astype(target, logp.dtype)

@@ -587,17 +587,20 @@ def _sparse_categorical_crossentropy(xp, y_true, y_pred, from_logits=False, igno
     _check_index_labels_shape(y_true, y_pred)
     backend = backend_of(y_pred)
     num_classes = y_pred.shape[-1]
-    check_class_labels(backend, y_true, num_classes, ignore_class, "y_true")
+    inside = check_class_labels(backend, y_true, num_classes, ignore_class, "y_true")
     valid = None
     if ignore_class is not None:
         valid = y_true != float(ignore_class)
         y_true = xp.where(valid, y_true, 0.0)
         y_pred = xp.where(xp.expand_dims(valid, axis=-1), y_pred, 0.0)
-    labels = as_index(backend, y_true)
-    safe, _, in_range = cls_core.safe_labels(labels, num_classes, None, xp)
+    labels = as_index(backend, y_true, checked=inside)
+    in_range = None
+    if not inside:  # unchecked (under a trace): out-of-range labels give NaN
+        labels, _, in_range = cls_core.safe_labels(labels, num_classes, None, xp)
     logits = y_pred if from_logits else xp.log(_clip_probability(xp, y_pred))
-    res = -cls_core.take_class(cls_core.log_softmax(logits, -1, xp), safe, -1, xp)
-    res = xp.where(in_range, res, math.nan)
+    res = cls_core.softmax_cross_entropy(logits, labels, -1, xp)
+    if in_range is not None:
+        res = xp.where(in_range, res, math.nan)
     if valid is not None:
         res = xp.where(valid, res, 0.0)
     return res, valid

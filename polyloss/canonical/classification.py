@@ -73,6 +73,10 @@ def _reduce(xp: Any, loss: Any, reduction: str, sample_weight: Any, normalizer: 
         loss = loss * weight
     if reduction == "none":
         return loss
+    plain = isinstance(normalizer, str) and _every_position_counts(
+        normalizer, counted, position_weight, weight)
+    if reduction == "mean" and plain and static_size(loss):
+        return xp.mean(loss)  # Σ loss / (number of positions), as one reduction
     total = xp.sum(loss)
     if reduction == "sum":
         return total
@@ -83,11 +87,11 @@ def _reduce(xp: Any, loss: Any, reduction: str, sample_weight: Any, normalizer: 
     fill = 0.0 if if_all_ignored == "zero" else math.nan
     if not isinstance(normalizer, str):  # a given (global) normaliser
         return normalized(xp, total, reduction, normalizer, None, fill=fill)
-    ones = xp.ones_like(loss)
-    if normalizer == "count":
+    if plain:
         size = static_size(loss)
-        denom = xp.sum(ones) if size is None else size
+        denom = xp.sum(xp.ones_like(loss)) if size is None else size
     else:
+        ones = xp.ones_like(loss)
         w = ones if counted is None else xp.where(counted, ones, 0.0)
         if normalizer == "sum_of_weights":
             if position_weight is not None:
@@ -96,6 +100,12 @@ def _reduce(xp: Any, loss: Any, reduction: str, sample_weight: Any, normalizer: 
                 w = w * weight
         denom = xp.sum(w)
     return normalized(xp, total, reduction, normalizer, denom, fill=fill)
+
+
+def _every_position_counts(normalizer: str, counted: Any, position_weight: Any, weight: Any) -> bool:
+    """Whether the normaliser is the number of positions (each counts, with weight 1)."""
+    return normalizer == "count" or counted is None and (
+        normalizer == "valid_count" or position_weight is None and weight is None)
 
 
 def _check_common(reduction: str, normalizer: Any, normalizers: tuple = NORMALIZERS) -> None:
@@ -230,6 +240,15 @@ def _categorical(
         cw = _class_vector(p, class_weight, class_weight_name, num_classes, axis, ndim)
         alpha_b = _class_vector(p, alpha, "alpha", num_classes, axis, ndim)
 
+        if loss_kind == "ce" and input_kind != "probs" and len(p.target.shape) == ndim - 1:
+            # the common case, on a path of its own (the same values, fewer passes)
+            loss, counted, position_weight = _index_cross_entropy(
+                p, input_kind, cw, axis, num_classes, ignore_index, label_smoothing, names)
+            return finish(p, _reduce(xp, loss, reduction, p.weight, normalizer,
+                                     batch=_batch_size(p.pred), counted=counted,
+                                     position_weight=position_weight,
+                                     if_all_ignored=if_all_ignored))
+
         if input_kind == "logits":
             logp = core.log_softmax(p.pred, axis, xp)
             prob = xp.exp(logp) if loss_kind != "ce" else None
@@ -300,8 +319,10 @@ def _class_vector(p, v, name, num_classes, axis, ndim):
     return core.expand_class_axis(v, axis, ndim, p.xp)
 
 
-def _index_target_loss(p, term, prob, cw, axis, num_classes, ignore_index, eps, loss_kind,
-                       poly_epsilon, names):
+def _class_indices(p, axis, num_classes, ignore_index, names):
+    """``(safe, valid, in_range)`` for class-index targets (see ``core.safe_labels``), after
+    the shape check and the eager label check; a mask is ``None`` where that check showed it
+    to be all true (the labels then need no masking: every call with valid labels)."""
     xp = p.xp
     expected = tuple(d for i, d in enumerate(p.pred.shape) if i != axis)
     if not _dims_match(tuple(p.target.shape), expected):
@@ -309,9 +330,34 @@ def _index_target_loss(p, term, prob, cw, axis, num_classes, ignore_index, eps, 
             f"polyloss: {names[1]} holds class indices, so its shape must be {names[0]}'s shape "
             f"without the class axis {axis}: expected {expected}, got {tuple(p.target.shape)}"
         )
-    check_class_labels(p.backend, p.target, num_classes, ignore_index, names[1])
-    labels = as_index(p.backend, p.target)
-    safe, valid, in_range = core.safe_labels(labels, num_classes, ignore_index, xp)
+    inside = check_class_labels(p.backend, p.target, num_classes, ignore_index, names[1])
+    labels = as_index(p.backend, p.target, checked=inside)
+    if not inside:
+        return core.safe_labels(labels, num_classes, ignore_index, xp)
+    if ignore_index is None or not 0 <= ignore_index < num_classes:
+        return labels, None, None
+    return labels, labels != ignore_index, None
+
+
+def _masked(xp, loss, valid, in_range):
+    if valid is not None:
+        loss = xp.where(valid, loss, 0.0)
+    if in_range is not None:
+        loss = xp.where(in_range, loss, math.nan)
+    return loss
+
+
+def _position_weight(xp, cw, shape, safe, axis):
+    """Each position's class weight (a 0-d ``cw`` is every position's)."""
+    if not len(cw.shape):
+        return cw
+    return core.take_class(xp.broadcast_to(cw, shape), safe, axis, xp)
+
+
+def _index_target_loss(p, term, prob, cw, axis, num_classes, ignore_index, eps, loss_kind,
+                       poly_epsilon, names):
+    xp = p.xp
+    safe, valid, in_range = _class_indices(p, axis, num_classes, ignore_index, names)
     loss = core.take_class(term, safe, axis, xp)
     if eps:
         loss = (1.0 - eps) * loss + (eps / num_classes) * xp.sum(term, axis=axis)
@@ -320,13 +366,31 @@ def _index_target_loss(p, term, prob, cw, axis, num_classes, ignore_index, eps, 
         if eps:
             p_t = (1.0 - eps) * p_t + (eps / num_classes) * xp.sum(prob, axis=axis)
         loss = loss + poly_epsilon * (1.0 - p_t)
-    loss = xp.where(valid, loss, 0.0)
-    loss = xp.where(in_range, loss, math.nan)
+    loss = _masked(xp, loss, valid, in_range)
+    position_weight = None if cw is None else _position_weight(xp, cw, tuple(term.shape), safe, axis)
+    return loss, valid, position_weight
+
+
+def _index_cross_entropy(p, input_kind, cw, axis, num_classes, ignore_index, eps, names):
+    """What ``_index_target_loss`` computes for cross-entropy and NLL (logits or
+    log-probabilities), with fewer passes over ``(N, C)``: ``-log q`` at the label is gathered
+    and then weighted (the same products), no per-class term matrix is built, and logits
+    without smoothing go through the namespace's fused softmax cross-entropy."""
+    xp = p.xp
+    safe, valid, in_range = _class_indices(p, axis, num_classes, ignore_index, names)
+    if input_kind == "logits" and not eps:
+        loss = core.softmax_cross_entropy(p.pred, safe, axis, xp)
+    else:
+        logp = core.log_softmax(p.pred, axis, xp) if input_kind == "logits" else p.pred
+        loss = -core.take_class(logp, safe, axis, xp)
     position_weight = None
     if cw is not None:
-        shaped = xp.broadcast_to(cw, tuple(term.shape)) if len(cw.shape) else None
-        position_weight = core.take_class(shaped, safe, axis, xp) if shaped is not None else cw
-    return loss, valid, position_weight
+        position_weight = _position_weight(xp, cw, tuple(p.pred.shape), safe, axis)
+        loss = loss * position_weight
+    if eps:  # Σ_c w_c·(-log q_c), as the mean over classes of the smoothed target
+        loss = (1.0 - eps) * loss - (eps / num_classes) * xp.sum(
+            logp if cw is None else cw * logp, axis=axis)
+    return _masked(xp, loss, valid, in_range), valid, position_weight
 
 
 def _dims_match(a: tuple, b: tuple) -> bool:

@@ -321,8 +321,8 @@ class LinearCrossEntropy:
                 d_target *= dh_scale[:, None]
         del shifted  # one block array fewer while the gradient is formed
         d_hidden = d_bias = None
+        grad, e = e, None  # no second name on the block: immutable arrays free it on rebinding
         if want_h or want_w or want_b:
-            grad = e
             grad *= (mass / sum_exp)[:, None]  # s·softmax
             if self.index_target:
                 if sc is not None:

@@ -96,7 +96,7 @@ def as_index(backend: Backend, labels: Any, *, checked: bool = False) -> Any:
     ``checked=True`` says the labels were read and are whole numbers in range (see
     :func:`check_class_labels`), so a plain cast does."""
     xp = backend.xp
-    dtype = index_dtype(xp)
+    dtype = backend.index_dtype if backend.index_dtype is not None else index_dtype(xp)
     if not checked and backend.is_floating(labels.dtype):
         whole = xp.logical_and(labels == xp.floor(labels), xp.abs(labels) < 2.0**30)
         labels = xp.where(whole, labels, float(NOT_A_CLASS))

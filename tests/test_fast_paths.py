@@ -36,7 +36,7 @@ EXPECTED = {
               "absolute_error", "huber", "smooth_l1", "binary_cross_entropy_with_logits"},
     "jax": {"log_softmax", "softmax_cross_entropy"},
     "tensorflow": {"log_softmax", "softmax_cross_entropy"},
-    "mxnet": {"log_softmax", "softmax_cross_entropy"},
+    "mxnet": {"log_softmax", "softmax_cross_entropy", "absolute_error", "smooth_l1", "huber"},
 }
 KERNEL_BACKENDS = [b.name for b in INSTALLED if EXPECTED.get(b.name)]
 AUTOGRAD_KERNEL_BACKENDS = [b.name for b in INSTALLED if EXPECTED.get(b.name) and b.differentiable]

@@ -51,6 +51,7 @@ class Backend:
     stop_gradient: Callable[[Any], Any] = lambda x: x
     values_known: Callable[[Any], bool] = lambda x: True
     host_values: Callable[[Any], Any] = lambda x: None
+    index_dtype: Any = None  # where fixed (None: ask the namespace; JAX's follows its x64 switch)
 
     def is_floating(self, dtype: Any) -> bool:
         if dtype in self.float_dtypes:
@@ -84,7 +85,11 @@ def _numpy_backend() -> Backend:
 
     floats = frozenset(np.dtype(t) for t in (np.float16, np.float32, np.float64))
     return Backend("numpy", xp, _cpu, floats, frozenset((np.dtype(np.float16),)),
-                   host_values=lambda x: x)
+                   host_values=lambda x: x, index_dtype=_namespace_index_dtype(xp))
+
+
+def _namespace_index_dtype(xp: Any) -> Any:
+    return xp.__array_namespace_info__().default_dtypes()["indexing"]
 
 
 def _torch_backend() -> Backend:
@@ -98,7 +103,7 @@ def _torch_backend() -> Backend:
         stop_gradient=lambda x: x.detach(),
         # meta tensors (shapes only) have no values to read either
         values_known=lambda x: not torch.compiler.is_compiling() and getattr(x, "is_meta", False) is False,
-        host_values=_torch_host_values,
+        host_values=_torch_host_values, index_dtype=_namespace_index_dtype(xp),
     )
 
 
@@ -163,6 +168,7 @@ def _tensorflow_backend() -> Backend:
     return Backend(
         "tensorflow", xp, xp.device_of, xp.FLOAT_DTYPES, frozenset((xp.float16, xp.bfloat16)),
         stop_gradient=xp.stop_gradient, values_known=xp.values_known, host_values=xp.host_values,
+        index_dtype=xp.int64,
     )
 
 
@@ -173,13 +179,13 @@ def _mxnet_backend(array_type: type) -> Backend:
         return Backend(
             "mxnet", xp.LEGACY, xp.device_of, xp.FLOAT_DTYPES, xp.LOW_FLOAT_DTYPES,
             to_xp=xp.to_numpy_ndarray, from_xp=xp.to_legacy_ndarray, scope=xp.shape_scope,
-            stop_gradient=xp.stop_gradient, host_values=xp.host_values,
+            stop_gradient=xp.stop_gradient, host_values=xp.host_values, index_dtype=xp.int64,
         )
     if xp.is_numpy_ndarray_type(array_type):
         return Backend(
             "mxnet", xp, xp.device_of, xp.FLOAT_DTYPES, xp.LOW_FLOAT_DTYPES,
             to_xp=xp.to_numpy_ndarray, scope=xp.shape_scope, stop_gradient=xp.stop_gradient,
-            host_values=xp.host_values,
+            host_values=xp.host_values, index_dtype=xp.int64,
         )
     raise TypeError(
         f"polyloss: {array_type.__module__}.{array_type.__qualname__} is an MXNet symbol; "

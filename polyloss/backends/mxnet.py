@@ -425,13 +425,33 @@ def _softmax_cross_entropy(x: Any, labels: Any, axis: int) -> Any:
     return -mx.npx.pick(logp, labels, axis=axis)
 
 
-def _make_kernels() -> Any:
+def _make_kernels(reduce_sum: Any, reduce_mean: Any) -> Any:
+    """The kernels, reducing with the flavour's own ``sum``/``mean`` (classic NDArrays need
+    ``(1,)`` for a full reduction, as everywhere in that namespace)."""
     from polyloss.backends.kernels import Kernels
 
-    return Kernels(log_softmax=_log_softmax, softmax_cross_entropy=_softmax_cross_entropy)
+    def reduced(loss: Any, reduction: str) -> Any:
+        if reduction == "none":
+            return loss
+        return reduce_mean(loss) if reduction == "mean" else reduce_sum(loss)
+
+    def absolute_error(pred: Any, target: Any, reduction: str) -> Any:
+        # MXNet's abs has gradient 0 at 0, the generic code's (one operation instead of three)
+        return reduced(mnp.abs(pred - target), reduction)
+
+    def smooth_l1(pred: Any, target: Any, beta: float, reduction: str) -> Any:
+        # npx.smooth_l1(r, sigma): ½(σr)² for |r| < 1/σ², else |r| - ½/σ²; σ² = 1/beta
+        return reduced(mx.npx.smooth_l1(pred - target, scalar=math.sqrt(1.0 / beta)), reduction)
+
+    def huber(pred: Any, target: Any, delta: float, reduction: str) -> Any:
+        return reduced(delta * mx.npx.smooth_l1(pred - target, scalar=math.sqrt(1.0 / delta)),
+                       reduction)
+
+    return Kernels(log_softmax=_log_softmax, softmax_cross_entropy=_softmax_cross_entropy,
+                   absolute_error=absolute_error, smooth_l1=smooth_l1, huber=huber)
 
 
-polyloss_kernels = _make_kernels()
+polyloss_kernels = _make_kernels(sum, mean)
 
 
 # ---- the classic NDArray flavour -------------------------------------------------------------
@@ -477,6 +497,7 @@ def _legacy_namespace() -> Any:
     ns.max = _legacy_reduction(mx.nd.max, nan)
     ns.min = _legacy_reduction(mx.nd.min, nan)
     ns.full = _legacy_full
+    ns.polyloss_kernels = _make_kernels(ns.sum, ns.mean)
     return ns
 
 

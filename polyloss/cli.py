@@ -112,6 +112,8 @@ def bench(args: argparse.Namespace) -> int:
         except ValueError as e:
             print(str(e), file=sys.stderr)
             return 2
+    if args.note:
+        result["note"] = args.note
     targets.judge(result)
     if args.write_results:
         command = "polyloss bench"
@@ -230,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--write-results", metavar="PATH.md",
                    help="write the results file (Markdown) and the same report as JSON next to it")
     b.add_argument("--from-json", metavar="FILE", help="re-render a saved JSON report instead of measuring")
+    b.add_argument("--note", help="a remark stored with the report (e.g. the machine's load)")
     b.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     b.set_defaults(func=bench)
     from polyloss.plot import CONVENTIONS as PLOT_CONVENTIONS

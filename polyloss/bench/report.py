@@ -116,6 +116,7 @@ def _header_lines(report: dict) -> list[str]:
         f"timing: median of {cfg['repeats']} interleaved repeats of >= {cfg['min_time_s'] * 1e3:g} ms each, "
         f"after {cfg['warmup']} warm-up calls; ratio = polyloss / native (same process, same inputs)",
         f"load average before / after: {report['load'].get('before')} / {report['load'].get('after')}",
+        *([f"note: {report['note']}"] if report.get("note") else []),
     ]
     for backend, threads in report["threads"].items():
         lines.append(
@@ -314,6 +315,7 @@ def results_markdown(report: dict, command: str = "") -> str:
         "the method and how to read the tables.",
         "",
         f"- date: {report['date']}",
+        *([f"- note: {report['note']}"] if report.get("note") else []),
         f"- command: `{command or 'polyloss bench'}`",
         f"- machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB RAM, {m['platform']}, "
         f"Python {m['python']}",

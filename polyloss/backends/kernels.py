@@ -142,8 +142,9 @@ def numpy_kernels() -> Kernels:
         total = add(loss, axis=None)
         if reduction == "sum":
             return total
-        # np.mean's own arithmetic (numpy/_core/_methods.py) without its Python layers
-        return total.dtype.type(total / loss.size)
+        # np.mean's own arithmetic (numpy/_core/_methods.py: an intp count, so float32 divides
+        # in float64 and rounds back) without its Python layers
+        return total.dtype.type(total / np.intp(loss.size))
 
     def squared_error(pred: Any, target: Any, reduction: str) -> Any:
         r = np.subtract(pred, target)

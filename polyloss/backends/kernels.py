@@ -40,11 +40,15 @@ every element of a non-empty array); the regression kernels take ``reduction``, 
   ``|z|``, so it serves only a loss defined by that formula (the torch mirror), never the
   canonical binary cross-entropy.
 
+Where a framework has no autograd (NumPy) only the values must match, and a kernel may not
+warn where the generic code does not.
+
 TensorFlow's and MXNet's kernels live in their namespace modules (``tensorflow.py``,
-``mxnet.py``); torch's and JAX's (made here) in ``torch_namespace.py`` and
-``jax_namespace.py``, each the namespace that array-api-compat or JAX provides plus
-``polyloss_kernels``. They are real modules, imported on first use, so that the first loss call
-of a process may happen inside ``torch.compile`` (which cannot trace the creation of a module).
+``mxnet.py``); torch's, JAX's and NumPy's (made here) in ``torch_namespace.py``,
+``jax_namespace.py`` and ``numpy_namespace.py``, each the namespace that array-api-compat or JAX
+provides plus ``polyloss_kernels``. They are real modules, imported on first use, so that the
+first loss call of a process may happen inside ``torch.compile`` (which cannot trace the
+creation of a module).
 """
 
 from __future__ import annotations

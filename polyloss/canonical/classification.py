@@ -340,7 +340,7 @@ def _class_indices(p, axis, num_classes, ignore_index, names):
 
 
 def _masked(xp, loss, valid, in_range):
-    if valid is not None:
+    if valid is not None and valid is not in_range:  # (the same mask: only NaN remains)
         loss = xp.where(valid, loss, 0.0)
     if in_range is not None:
         loss = xp.where(in_range, loss, math.nan)

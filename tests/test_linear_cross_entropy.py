@@ -491,6 +491,13 @@ def test_default_chunk_sizes():
     assert core.chunk_sizes(None, 32768, None, None) == (None, 1024)
     assert core.chunk_sizes(100, 50, None, 3) == (None, 3)
     assert core.chunk_sizes(100, 50, 7, 3) == (7, None)
+    # per framework (measured, see polyloss.backends.autodiff.blocking): JAX's blocks are twice
+    # as large and accumulate dW whole
+    from polyloss.backends.autodiff import blocking
+
+    assert blocking("torch") == (2**24, 1024)
+    assert blocking("jax") == (2**25, None)
+    assert core.chunk_sizes(8192, 32768, None, None, 2**25) == (1024, None)
 
 
 # ---- the torch mirror against torch 2.13's own linear cross-entropy ---------------------------

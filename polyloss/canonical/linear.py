@@ -13,7 +13,7 @@ from typing import Any
 from polyloss._inputs import Prepared, finish, known_shape, prepare, prepare_extra
 from polyloss._labels import as_index, check_class_labels
 from polyloss.backends import backend_of
-from polyloss.backends.autodiff import block_scan, call_with_vjp
+from polyloss.backends.autodiff import block_scan, blocking, call_with_vjp
 from polyloss.canonical.classification import (
     ALL_IGNORED,
     CLASS_NORMALIZERS,
@@ -49,11 +49,13 @@ def linear_cross_entropy(
         (1-ε)·w_y·(lse - z_y) + (ε/C)·Σ_c w_c·(lse - z_c)     (class index y)
         Σ_c w_c·(t_c(1-ε) + ε/C)·(lse - z_c)                   (probabilities t)
 
-    with ``lse = log Σ_c exp z_c``. The logits are visited in blocks of ``row_chunk`` rows by
-    ``class_chunk`` classes (defaults: 4096 classes, and as many rows as keep a block at 2**23
-    logits); the gradient recomputes each block instead of storing it. Extra memory, in
-    elements: about ``2·C·F + N·F + 4·row_chunk·class_chunk`` against the unfused path's
-    ``3·N·C`` (see docs/linear_cross_entropy.md). ``class_weight`` gets no gradient.
+    with ``lse = log Σ_c exp z_c``. The logits are visited in blocks of ``row_chunk`` whole rows
+    (default: blocks of 2**24 logits, 2**25 under JAX) or, for a symbolic batch size or when
+    only ``class_chunk`` is given, of ``class_chunk`` classes (default 1024) by all rows; with a
+    reduction the gradients are formed in the same pass, without one they are recomputed
+    block by block. Extra memory, in elements: about ``2·C·F + 2·N·F + 2.5·row_chunk·C``
+    against the unfused path's ``3·N·C`` (see docs/linear_cross_entropy.md). ``class_weight``
+    gets no gradient.
 
     Every backend's autograd differentiates it through one hand-written backward
     (``torch.autograd.Function``, ``jax.custom_vjp``, ``tf.custom_gradient``,
@@ -198,13 +200,16 @@ def linear_rows(p: Prepared, weight: Any, bias: Any, *, class_weight: Any, ignor
         # a position weighs Σ_c w_c t_c (unsmoothed), as cross_entropy's
         position_weight = (None if cw is None
                            else xp.matmul(rule_target, xp.reshape(cw, (num_classes, 1)))[:, 0])
-    rows_per, classes_per = core.chunk_sizes(rows, num_classes, row_chunk, class_chunk)
+    framework = p.backend.framework
+    block_elements, piece = blocking(framework)
+    rows_per, classes_per = core.chunk_sizes(rows, num_classes, row_chunk, class_chunk,
+                                             block_elements)
     row_weight = None
     if reduced and p.weight is not None:
         row_weight = _row_weight(xp, p.weight, lead, rows)
         reduced = row_weight is not None
     rule = core.LinearCrossEntropy(xp, rows, num_classes, rows_per, classes_per, eps, index_target,
-                                   reduced, block_scan(p.backend.framework, xp))
+                                   reduced, block_scan(framework, xp), piece)
     loss = call_with_vjp(p.backend.framework, rule, flat, weight, bias, rule_target, onehot_coef,
                          smooth_coef, cw, row_weight)
     if index_target:

@@ -57,20 +57,21 @@ from polyloss.core._helpers import arange_like, device_like, take_along_last
 DEFAULT_BLOCK_ELEMENTS = 2**24
 #: Classes per block of a class-block pass when the caller does not choose.
 DEFAULT_CLASS_CHUNK = 1024
-#: Row blocks add their share of ``dW`` in pieces of this many classes: a small temporary
-#: per piece instead of a (C, F) one per block.
+#: Row blocks add their share of ``dW`` in pieces of this many classes (``weight_piece``'s
+#: default): a small temporary per piece instead of a (C, F) one per block.
 WEIGHT_PIECE = 1024
 
 
 def chunk_sizes(num_rows: int | None, num_classes: int, row_chunk: int | None,
-                class_chunk: int | None) -> tuple[int | None, int | None]:
+                class_chunk: int | None,
+                block_elements: int = DEFAULT_BLOCK_ELEMENTS) -> tuple[int | None, int | None]:
     """``(rows per block, classes per block)``: exactly one is set. Row blocks (the default)
-    need a static number of rows and hold ``DEFAULT_BLOCK_ELEMENTS`` logits unless
-    ``row_chunk`` says otherwise; class blocks are used for a symbolic batch size or when
-    ``class_chunk`` is given (and ``row_chunk`` is not)."""
+    need a static number of rows and hold ``block_elements`` logits unless ``row_chunk`` says
+    otherwise; class blocks are used for a symbolic batch size or when ``class_chunk`` is
+    given (and ``row_chunk`` is not)."""
     if num_rows is None or (class_chunk is not None and row_chunk is None):
         return None, min(class_chunk or DEFAULT_CLASS_CHUNK, max(num_classes, 1))
-    rows = row_chunk or max(1, DEFAULT_BLOCK_ELEMENTS // max(num_classes, 1))
+    rows = row_chunk or max(1, block_elements // max(num_classes, 1))
     return min(rows, max(num_rows, 1)), None
 
 
@@ -140,16 +141,20 @@ def _add(total: Any, part: Any) -> Any:
     return total
 
 
+#: The passes by the number of residuals they keep (see ``LinearCrossEntropy.forward``).
+_PASS_OF_RESIDUALS = {4: "empty", 5: "rows_grad", 7: "rows", 9: "classes"}
+
+
 @dataclass(frozen=True, eq=False)
 class LinearCrossEntropy:
     """The blocked loss and its vector-Jacobian product, for one call's static choices.
 
     ``forward(*arrays, needs=...)`` returns the per-row losses (N,) and the residuals (arrays)
     that ``backward`` needs; ``needs[i]`` says whether ``arrays[i]`` may want a gradient (all
-    ``False``: a plain evaluation), and ``backward(residuals, cotangent, needs)``, given the same
-    ``needs``, returns one gradient per array (``None`` where not wanted or not
-    differentiable). The arrays, in order: ``hidden`` (N, F), ``weight`` (C, F), ``bias`` (C,)
-    or ``None``, ``target`` (class indices (N,), already safe, or probabilities (N, C)),
+    ``False``: a plain evaluation; gradients are then recomputed if asked for after all), and
+    ``backward(residuals, cotangent, needs)`` returns one gradient per array (``None`` where
+    not wanted or not differentiable). The arrays, in order: ``hidden`` (N, F), ``weight``
+    (C, F), ``bias`` (C,) or ``None``, ``target`` (class indices (N,), already safe, or probabilities (N, C)),
     ``onehot_coef`` (N,) ``= (1-ε) w_y`` (0 for rows that do not count; index targets),
     ``smooth_coef`` (N,) ``= ε/C`` (0 for rows that do not count; index targets with ``ε > 0``,
     else ``None``), ``class_weight`` (C,) or ``None``, and ``row_weight`` (N,) or ``None``
@@ -166,6 +171,9 @@ class LinearCrossEntropy:
     index_target: bool
     reduced: bool = False
     scan: Callable | None = None  # lax.scan-like block loop; None: python_scan(xp)
+    # classes per piece of dW's accumulation; None: all at once (a compiler that fuses the
+    # product with the addition, XLA, is faster without pieces)
+    weight_piece: int | None = WEIGHT_PIECE
 
     # ---- shared pieces --------------------------------------------------------------------
 
@@ -204,8 +212,7 @@ class LinearCrossEntropy:
     # ---- dispatch -----------------------------------------------------------------------------
 
     def _pass(self, needs: tuple) -> str:
-        """``"empty"``, ``"rows_grad"`` (gradients formed forward), ``"rows"`` or ``"classes"``;
-        forward and backward decide alike from the same ``needs``."""
+        """``"empty"``, ``"rows_grad"`` (gradients formed forward), ``"rows"`` or ``"classes"``."""
         if self.num_rows == 0:
             return "empty"
         if self.row_chunk is None:
@@ -226,7 +233,9 @@ class LinearCrossEntropy:
         return loss, arrays[:7]  # the backward pass recomputes each block whole
 
     def backward(self, residuals: tuple, cotangent: Any, needs: tuple) -> tuple:
-        kind = self._pass(needs)
+        # the residuals' length names the pass that made them (the forward may have been asked
+        # with other ``needs``: TensorFlow does not know them until a gradient is taken)
+        kind = _PASS_OF_RESIDUALS[len(residuals)]
         rest = (None,) * 4
         if kind == "empty":
             zeros = self.xp.zeros_like
@@ -256,7 +265,7 @@ class LinearCrossEntropy:
         dw_scale = cotangent if cotangent is not None else row_weight
         per_row = (hidden, target, onehot_coef, smooth_coef, dh_scale, dw_scale)
         zeros = xp.zeros
-        pieces = _spans(self.num_classes, WEIGHT_PIECE)
+        pieces = _spans(self.num_classes, self.weight_piece or self.num_classes)
         features = weight.shape[1]
         carry = (
             tuple(zeros((k1 - k0, features), dtype=weight.dtype, device=device_like(weight))

@@ -47,6 +47,7 @@ from polyloss.core import embedding as embedding_core
 from polyloss.core import margin as margin_core
 from polyloss.core import regression as core
 from polyloss.core._helpers import arange_like, has_elements, kernel
+from polyloss.core.fused import fused_reduction
 from polyloss.reduction import REDUCTIONS, align_weight, mean_or_nan
 
 __all__ = [
@@ -157,7 +158,7 @@ def _elementwise(
         p = prepare(input, target, weight, names=_NAMES)
         check_same_shape(p.pred, p.target, _NAMES[:2])
         if p.weight is None:
-            fused = core.fused_reduction(core_fn, p.pred, p.target, reduction, xp=p.xp, **params)
+            fused = fused_reduction(core_fn, p.pred, p.target, reduction, xp=p.xp, **params)
             if fused is not None:
                 return finish(p, fused)
         loss = core_fn(p.pred, p.target, xp=p.xp, **params)

@@ -41,7 +41,9 @@ every element of a non-empty array); the regression kernels take ``reduction``, 
   canonical binary cross-entropy.
 
 Where a framework has no autograd (NumPy) only the values must match, and a kernel may not
-warn where the generic code does not.
+warn where the generic code does not. A kernel returns ``None`` for a parameter it is not exact
+for (MXNet's smooth L1 and Huber take only ``beta``/``delta`` a power of 4); the caller then
+runs the generic code.
 
 TensorFlow's and MXNet's kernels live in their namespace modules (``tensorflow.py``,
 ``mxnet.py``); torch's, JAX's and NumPy's (made here) in ``torch_namespace.py``,
@@ -140,9 +142,13 @@ def numpy_kernels() -> Kernels:
 
     add = np.add.reduce
 
+    def residual(pred: Any, target: Any) -> Any:
+        # an array even for 0-d inputs (NumPy gives a scalar there, which cannot be an out=)
+        return np.asarray(np.subtract(pred, target))
+
     def reduced(loss: Any, reduction: str) -> Any:
         if reduction == "none":
-            return loss
+            return loss if loss.ndim else loss[()]  # 0-d: a scalar, as NumPy's own arithmetic
         total = add(loss, axis=None)
         if reduction == "sum":
             return total
@@ -151,24 +157,24 @@ def numpy_kernels() -> Kernels:
         return total.dtype.type(total / np.intp(loss.size))
 
     def squared_error(pred: Any, target: Any, reduction: str) -> Any:
-        r = np.subtract(pred, target)
+        r = residual(pred, target)
         return reduced(np.multiply(r, r, out=r), reduction)
 
     def absolute_error(pred: Any, target: Any, reduction: str) -> Any:
-        r = np.subtract(pred, target)
+        r = residual(pred, target)
         return reduced(np.abs(r, out=r), reduction)
 
     def huber(pred: Any, target: Any, delta: float, reduction: str) -> Any:
         # q·(a - q/2) with q = min(a, delta): ½a·a inside, delta·(a - ½delta) outside, the
         # generic code's products bit for bit (a - ½a is exact)
-        a = np.subtract(pred, target)
+        a = residual(pred, target)
         np.abs(a, out=a)
         q = np.minimum(a, delta)
         a -= np.multiply(q, 0.5)
         return reduced(np.multiply(a, q, out=a), reduction)
 
     def smooth_l1(pred: Any, target: Any, beta: float, reduction: str) -> Any:
-        a = np.subtract(pred, target)
+        a = residual(pred, target)
         np.abs(a, out=a)
         small = a < beta
         quadratic = np.minimum(a, beta)  # a where it is used (no overflow elsewhere)
@@ -179,13 +185,11 @@ def numpy_kernels() -> Kernels:
 
     def log_sigmoid(x: Any) -> Any:
         # min(x, 0) - log1p(exp(-|x|)): the generic -softplus(-x), negated term by term
-        tail = np.abs(x)
+        tail = np.asarray(np.abs(x))
         np.negative(tail, out=tail)
         np.exp(tail, out=tail)
         np.log1p(tail, out=tail)
-        out = np.minimum(x, 0.0)
-        out -= tail
-        return out
+        return np.minimum(x, 0.0) - tail
 
     return Kernels(log_sigmoid=log_sigmoid, squared_error=squared_error,
                    absolute_error=absolute_error, huber=huber, smooth_l1=smooth_l1)

@@ -425,6 +425,13 @@ def _softmax_cross_entropy(x: Any, labels: Any, axis: int) -> Any:
     return -mx.npx.pick(logp, labels, axis=axis)
 
 
+def _exact_sigma(beta: float) -> float | None:
+    """``sqrt(1/beta)`` where it and its square are exact in float32 (beta = 4**k), else None."""
+    sigma = math.sqrt(1.0 / beta)
+    exact = float(_onp.float32(sigma)) == sigma and sigma * sigma * beta == 1.0
+    return sigma if exact and math.frexp(beta)[0] == 0.5 else None
+
+
 def _make_kernels(reduce_sum: Any, reduce_mean: Any) -> Any:
     """The kernels, reducing with the flavour's own ``sum``/``mean`` (classic NDArrays need
     ``(1,)`` for a full reduction, as everywhere in that namespace)."""
@@ -440,12 +447,19 @@ def _make_kernels(reduce_sum: Any, reduce_mean: Any) -> Any:
         return reduced(mnp.abs(pred - target), reduction)
 
     def smooth_l1(pred: Any, target: Any, beta: float, reduction: str) -> Any:
-        # npx.smooth_l1(r, sigma): ½(σr)² for |r| < 1/σ², else |r| - ½/σ²; σ² = 1/beta
-        return reduced(mx.npx.smooth_l1(pred - target, scalar=math.sqrt(1.0 / beta)), reduction)
+        # npx.smooth_l1(r, σ): ½(σr)² for |r| < 1/σ², else |r| - ½/σ². With σ² = 1/beta that is
+        # smooth L1 bit for bit only where σ is exact (beta a power of 4: 1 is Gluon's default)
+        sigma = _exact_sigma(beta)
+        if sigma is None:
+            return None
+        return reduced(mx.npx.smooth_l1(pred - target, scalar=sigma), reduction)
 
     def huber(pred: Any, target: Any, delta: float, reduction: str) -> Any:
-        return reduced(delta * mx.npx.smooth_l1(pred - target, scalar=math.sqrt(1.0 / delta)),
-                       reduction)
+        sigma = _exact_sigma(delta)  # delta·smooth_l1(beta=delta), exact as above
+        if sigma is None:
+            return None
+        loss = mx.npx.smooth_l1(pred - target, scalar=sigma)
+        return reduced(loss if delta == 1 else delta * loss, reduction)
 
     return Kernels(log_softmax=_log_softmax, softmax_cross_entropy=_softmax_cross_entropy,
                    absolute_error=absolute_error, smooth_l1=smooth_l1, huber=huber)

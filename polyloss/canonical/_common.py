@@ -7,7 +7,7 @@ from typing import Any
 
 from polyloss._inputs import check_same_shape, finish, prepare
 from polyloss.backends import backend_of
-from polyloss.core.regression import fused_reduction
+from polyloss.core.fused import fused_reduction
 from polyloss.reduction import (
     NORMALIZERS,
     REDUCTIONS,

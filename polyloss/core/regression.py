@@ -76,8 +76,9 @@ def huber(pred: Any, target: Any, *, delta: float, xp: Any) -> Any:
     in backward and loses a tiny ``r`` entirely) and never inf/NaN outside.
     """
     fused = kernel(xp, "huber")
-    if fused is not None:
-        return fused(pred, target, delta=delta, reduction="none")
+    out = None if fused is None else fused(pred, target, delta=delta, reduction="none")
+    if out is not None:  # (a kernel may decline a parameter it is not exact for)
+        return out
     return _quadratic_then_linear(abs_zero_grad(pred - target, xp), delta, 0.5, delta, xp)
 
 
@@ -87,34 +88,13 @@ def smooth_l1(pred: Any, target: Any, *, beta: float, xp: Any) -> Any:
     Equal to ``huber(delta=beta) / beta``.
     """
     fused = kernel(xp, "smooth_l1")
-    if fused is not None and beta > 0:
-        return fused(pred, target, beta=beta, reduction="none")
+    out = None if fused is None or beta == 0 else fused(pred, target, beta=beta, reduction="none")
+    if out is not None:
+        return out
     a = abs_zero_grad(pred - target, xp)
     if beta == 0:
         return a
     return _quadratic_then_linear(a, beta, 0.5 / beta, 1.0, xp)
-
-
-# core function -> its kernel's name
-_FUSABLE = {squared_error: "squared_error", absolute_error: "absolute_error", huber: "huber",
-            smooth_l1: "smooth_l1"}
-
-
-def fused_reduction(core_fn: Any, pred: Any, target: Any, reduction: str, *, xp: Any,
-                    **params: Any) -> Any:
-    """``sum`` or ``mean`` of ``core_fn(pred, target, **params)`` as one native call, where the
-    namespace has that loss as a fused kernel (and the arrays are not empty); else ``None``.
-
-    An unreduced loss followed by a reduction is two autograd nodes instead of one, and on
-    torch the mean's backward alone costs as much as the fused loss's.
-    """
-    name = _FUSABLE.get(core_fn)
-    if name is None or (reduction != "mean" and reduction != "sum"):
-        return None
-    fused = kernel(xp, name)
-    if fused is None or not has_elements(pred) or params.get("beta") == 0:
-        return None  # (smooth L1 with beta = 0 is L1: no fused form of its own)
-    return fused(pred, target, reduction=reduction, **params)
 
 
 def _quadratic_then_linear(a: Any, threshold: float, quad: float, slope: float, xp: Any) -> Any:

@@ -36,11 +36,10 @@ class _Progress:
         if not self.enabled or n == 0:
             return
         elapsed = time.perf_counter() - self.start
-        eta = f", about {elapsed * (n - i) / i:.0f} s left" if 0 < i < n else ""
         if self.tty:
             width = 30
             done = int(width * i / n)
-            sys.stderr.write(f"\r[{'#' * done}{'.' * (width - done)}] {i}/{n} tasks, {elapsed:.0f} s{eta}   ")
+            sys.stderr.write(f"\r[{'#' * done}{'.' * (width - done)}] {i}/{n} tasks, {elapsed:.0f} s ")
             if i == n:
                 sys.stderr.write("\r" + " " * (width + 60) + "\r")
         else:
@@ -48,7 +47,7 @@ class _Progress:
             if tenth == self.shown:
                 return
             self.shown = tenth
-            sys.stderr.write(f"polyloss parity: {i}/{n} tasks ({100 * i // n}%), {elapsed:.0f} s{eta}\n")
+            sys.stderr.write(f"polyloss parity: {i}/{n} tasks ({100 * i // n}%), {elapsed:.0f} s\n")
         sys.stderr.flush()
 
 

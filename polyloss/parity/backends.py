@@ -389,7 +389,7 @@ def _vg_tensorflow(fn, arrays, argnum, device="cpu"):
     import tensorflow as tf
 
     with tf.device(_tf_device(device)):
-        xs = [tf.constant(a) for a in arrays]
+        xs = [_tf_from(a, device) for a in arrays]
         with tf.GradientTape() as tape:
             tape.watch(xs[argnum])
             out = fn(*xs)

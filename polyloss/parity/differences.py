@@ -135,6 +135,23 @@ DIFFERENCES: tuple[Difference, ...] = (
         "native run in float32 on the same (cast) inputs",
         native_runs_in=_IN_FLOAT32),
     Difference(
+        "torch-bce-float16-clamp", "torch", "BCELoss / binary_cross_entropy (float16)",
+        "its backward (p - y) / max(p(1-p), 1e-12) clamps at 1e-12, which is 0 in float16: NaN "
+        "gradient at a right prediction of exactly 0 or 1 (and ±inf at a wrong one)",
+        "computes in float32: gradient 0 at a right prediction, ±1e12/N at a wrong one (±inf "
+        "once rounded to float16)", "float16 cannot hold the clamp",
+        measured="NaN vs 0 on the 0/1-probability input; compared with the native run in float32",
+        native_runs_in={"float16": "float32"}, edges=("extreme",)),
+    Difference(
+        "torch-linear-ce-autocast", "torch", "LinearCrossEntropyLoss / linear_cross_entropy under "
+        "torch.autocast", "autocast runs the projection in the autocast dtype: the logits are "
+        "rounded to bfloat16/float16 before the float32 cross-entropy (8.5e-4 relative on the "
+        "test's 6 x 3 bfloat16 run)",
+        "keeps the logits in float32 (input, weight and bias cast up, never down), as the fused "
+        "path holds no logits to round", "accuracy; the chunked logits are never materialised",
+        measured="equal to torch's run outside autocast on the float32-cast inputs "
+                 "(tests/test_frontend_torch.py)"),
+    Difference(
         "torch-smoothing-overflow", "torch", "CrossEntropyLoss(weight=w, label_smoothing=0.1)",
         "in float16 the smoothing term Σ_c w_c·(-log q_c) overflows to inf with logits of ±1e4",
         "finite (computed in float32)", "float16 cannot hold the intermediate sum; the result fits",
@@ -158,9 +175,18 @@ DIFFERENCES: tuple[Difference, ...] = (
         "(exact logits BCE), where Keras on JAX/torch clips", "not reproducible from values"),
     Difference(
         "keras-ctc-float32", "keras", "ctc (the function)",
-        "the TensorFlow backend computes CTC in float32, also for float64 inputs",
-        "the same (float32 inside, float64 result): reproduced",
-        "compared at float32's tolerance in every dtype", native_computes_in="float32"),
+        "the TensorFlow backend computes CTC in float32, also for float64 inputs (float64 result), "
+        "and returns float32 for float16/bfloat16 inputs",
+        "computes in float32 too, and returns the input dtype (float16/bfloat16 rounded once)",
+        "float64 is reproduced; a low-precision result in the input's dtype, as for every loss",
+        measured="compared at float32's tolerance (float16/bfloat16: plus the final rounding)",
+        native_computes_in="float32", native_promotes=True),
+    Difference(
+        "keras-msle-float32-result", "keras", "mean_squared_logarithmic_error (the function)",
+        "returns float32 for float16/bfloat16 inputs (its 1e-7 is a float32 constant, which "
+        "keras.ops promotes with)", "computes in float32 and returns the input dtype (rounded once)",
+        "a result in the input's dtype, as for every loss",
+        measured="compared at the input dtype's rounded tolerance", native_promotes=True),
     Difference(
         "keras-ctc-infeasible", "keras", "CTC / ctc, infeasible sequences",
         "a large finite value from TF's own state machine (715.76 on the test inputs)",
@@ -193,6 +219,21 @@ DIFFERENCES: tuple[Difference, ...] = (
         "bfloat16", "the mirror takes every framework's arrays; the parity matrix compares its "
         "bfloat16 cells with the native run in float32 on the same (cast) inputs",
         native_runs_in={"bfloat16": "float32"}, every_case=True),
+    Difference(
+        "gluon-poisson-float16", "gluon", "PoissonNLLLoss (float16)",
+        "computes exp(pred) - target·pred and its mean in float16",
+        "computes in float32 and rounds once", "accuracy",
+        measured="7.9e-3 relative (8 float16 ulps) on a batch of one, 0.26 ulps for polyloss: "
+                 "compared at 1e-2",
+        native_tol={"float16": 1e-2}),
+    Difference(
+        "gluon-triplet-float16", "gluon", "TripletLoss (float16)",
+        "sums the squared distances to the positive and to the negative in float16 and subtracts "
+        "them: the rounding of two similar sums cancels into the result",
+        "computes in float32 and rounds once", "accuracy",
+        measured="1.44e-2 relative (15 float16 ulps) on random inputs, 0.18 ulps for polyloss: "
+                 "compared at 2e-2",
+        native_tol={"float16": 2e-2}),
     Difference(
         "gluon-sigmoid-bce-kink", "gluon", "SigmoidBCELoss on logits",
         "gradient -y at a logit of exactly 0 (from relu/abs)", "σ(0) - y",
@@ -264,6 +305,26 @@ DIFFERENCES: tuple[Difference, ...] = (
         "the loss in the model's precision; the parity matrix compares float32 and lower with the "
         "native run in float64 on the same inputs",
         native_runs_in={"float32": "float64", "float16": "float64", "bfloat16": "float64"}),
+    Difference(
+        "optax-integer-ce-bfloat16", "optax", "softmax_cross_entropy_with_integer_labels (bfloat16)",
+        "computes logsumexp(logits) - logits[label] in bfloat16: at logits of ±1e4 (ulp 64) the "
+        "difference of two ~1e4 numbers keeps few bits",
+        "computes in float32 and rounds once", "accuracy",
+        measured="0.38 relative (49 bfloat16 ulps) on logits of ±1e4 under jax.jit (8.7 float16 "
+                 "ulps, within the policy): compared at 0.4",
+        native_tol={"bfloat16": 0.4}, edges=("extreme",)),
+    Difference(
+        "optax-ntxent-float16-overflow", "optax", "ntxent (float16)",
+        "exp(cos/τ) with τ = 0.07 reaches e^14.3 ≈ 1.6e6, beyond float16's 65504: inf when a row "
+        "has no negative", "computes in float32: finite", "float16 cannot hold the intermediate",
+        measured="inf vs finite on the one-class input; compared with the native run in float32",
+        native_runs_in={"float16": "float32"}, edges=("one_class",)),
+    Difference(
+        "optax-ranking-float16-overflow", "optax", "ranking_softmax_loss (float16)",
+        "overflows to inf at logits of ±1e4 in float16", "computes in float32: finite",
+        "float16 cannot hold the intermediate",
+        measured="inf vs finite on logits of ±1e4; compared with the native run in float32",
+        native_runs_in={"float16": "float32"}, edges=("extreme",)),
     Difference(
         "optax-ranking-shapes", "optax", "ranking_softmax_loss",
         "broadcasts where/weights/labels; NaN gradient w.r.t. weights at masked items",

@@ -69,7 +69,7 @@ def _fmt(ratio: float | None) -> str:
 
 
 def _grad_ratio(r: Result) -> float | None:
-    return None if r.grad_err is None else _ratio(r.grad_err, r.tol)
+    return None if r.grad_err is None else _ratio(r.grad_err, r.gradient_tol)
 
 
 def _value_ratio(r: Result) -> float:
@@ -102,7 +102,7 @@ def to_json(m: Matrix, env: dict[str, Any] | None = None) -> dict[str, Any]:
             {"convention": r.case.convention, "loss": r.case.label, "family": r.case.family,
              "backend": r.backend, "device": r.device, "dtype": r.dtype, "input": r.edge,
              "reference": r.reference, "value_err": json_number(r.value_err),
-             "grad_err": json_number(r.grad_err), "tol": r.tol,
+             "grad_err": json_number(r.grad_err), "tol": r.tol, "grad_tol": r.gradient_tol,
              "value_ratio": json_number(_value_ratio(r)), "grad_ratio": json_number(_grad_ratio(r)),
              "ok": r.ok, "out_dtype": r.out_dtype, "expected_dtype": r.expected_dtype, "note": r.note}
             for r in m.results

@@ -42,6 +42,7 @@ import importlib
 import math
 import os
 import queue
+import re
 import tempfile
 import time
 import types
@@ -96,6 +97,11 @@ class Result:
     device: str = "cpu"
     out_dtype: str = ""  # the dtype the cell returned
     expected_dtype: str = ""  # the dtype it should have returned
+    grad_tol: float | None = None  # the gradient's tolerance (None: ``tol``)
+
+    @property
+    def gradient_tol(self) -> float:
+        return self.tol if self.grad_tol is None else self.grad_tol
 
     @property
     def dtype_ok(self) -> bool:
@@ -103,14 +109,14 @@ class Result:
 
     @property
     def ok(self) -> bool:
-        return (self.value_err <= self.tol and (self.grad_err is None or self.grad_err <= self.tol)
+        return (self.value_err <= self.tol and (self.grad_err is None or self.grad_err <= self.gradient_tol)
                 and self.dtype_ok)
 
     @property
     def worst(self) -> float:
-        """The larger of the value and gradient errors as a fraction of the tolerance."""
-        g = self.grad_err or 0.0
-        return _ratio(max(self.value_err, g), self.tol)
+        """The larger of the value and gradient errors as a fraction of their tolerances."""
+        g = 0.0 if self.grad_err is None else _ratio(self.grad_err, self.gradient_tol)
+        return max(_ratio(self.value_err, self.tol), g)
 
 
 @dataclass(frozen=True)
@@ -544,33 +550,56 @@ def _describe(exc: BaseException) -> str:
 
 # ---- groups and workers -----------------------------------------------------------------------
 
-# rough seconds per task, to start the largest groups first (measured on a 2-core machine)
-_TASK_COST = {"jax": 0.25, "tensorflow": 0.03, "mxnet": 0.02, "torch": 0.006, "dask": 0.01,
-              "numpy": 0.002, "array_api_strict": 0.003, "cupy": 0.01}
+# rough CPU seconds per task, to start the largest groups first (measured on the 2-core machine;
+# JAX cells that reuse float32 compilations are cheap, float64 ones compile their own)
+_TASK_COST = {("jax", "float32"): 0.07, ("jax", "float64"): 0.18, ("jax", "native"): 0.19,
+              "jax": 0.1, "tensorflow": 0.013, "mxnet": 0.005, "torch": 0.002, "dask": 0.01,
+              "numpy": 0.0005, "array_api_strict": 0.002, "cupy": 0.01}
 _IMPORT_COST = {"tensorflow": 5.0, "jax": 1.5, "torch": 1.5, "mxnet": 1.0}
 _SINGLE = {"float32": 0, "float16": 1, "bfloat16": 2}
 
 
-def _group_key(task: Task, job: Job) -> tuple[str, str]:
-    # JAX compiles every primitive once per shape and dtype and process: its float16/bfloat16
-    # cells (computed in float32) reuse the float32 compilations, so they share a process
-    family = "float64" if job.dtype == "float64" else "single"
-    return task.backend, family if task.backend == "jax" else "all"
+_KERAS_OBJECT = re.compile(r"^[A-Z]\w*\(")
 
 
-def group_tasks(jobs: Sequence[Job], tasks: Sequence[Task]) -> list[list[Task]]:
+def _computes_in(case: Case, dtype: str) -> str:
+    """The precision a cell of ``case`` computes in: float16/bfloat16 in float32, Keras loss
+    objects in their dtype (float32 unless given), Keras's CTC in float32."""
+    if case.convention == "keras":
+        if "dtype='float64'" in case.label:
+            return "float64"
+        if _KERAS_OBJECT.match(case.label) or "keras-ctc-float32" in case.differences:
+            return "float32"
+    return "float32" if dtype in LOW_PRECISION else dtype
+
+
+def _group_key(task: Task, job: Job, cases: Sequence[Case]) -> tuple[str, str]:
+    # JAX compiles every primitive once per shape, dtype and process: cells that compute in
+    # float32 (float16/bfloat16 inputs, Keras loss objects) share the float32 process, those
+    # that compute in float64 the float64 one
+    if task.backend != "jax":
+        return task.backend, "all"
+    if task.kind == "native":  # jitted: one compilation per case, shape and dtype anyway
+        return task.backend, "native"
+    return task.backend, _computes_in(cases[job.case_index], job.dtype)
+
+
+def group_tasks(jobs: Sequence[Job], tasks: Sequence[Task],
+                cases: Sequence[Case] | None = None) -> list[list[Task]]:
     """Tasks grouped by the framework that runs them, largest (estimated) group first; within
     a group float32 comes before float16/bfloat16 (which reuse its compilations)."""
     by_key = {j.key: j for j in jobs}
+    all_cases = _cases(cases)
     groups: dict[tuple[str, str], list[Task]] = defaultdict(list)
     for t in tasks:
-        groups[_group_key(t, by_key[t.job])].append(t)
+        groups[_group_key(t, by_key[t.job], all_cases)].append(t)
     for g in groups.values():
         g.sort(key=lambda t: (_SINGLE.get(by_key[t.job].dtype, 0), t.job))
 
     def cost(item: tuple[tuple[str, str], list[Task]]) -> float:
-        (framework, _), ts = item
-        return _IMPORT_COST.get(framework, 0.0) + _TASK_COST.get(framework, 0.01) * len(ts)
+        key, ts = item
+        per_task = _TASK_COST.get(key, _TASK_COST.get(key[0], 0.01))
+        return _IMPORT_COST.get(key[0], 0.0) + per_task * len(ts)
 
     return [ts for _, ts in sorted(groups.items(), key=cost, reverse=True)]
 
@@ -689,63 +718,97 @@ def default_jobs(tasks: Sequence[Task]) -> int:
     """Worker processes for a run: one (this process) for small runs, else one per core, at
     most four (each worker holds every framework: about 2 GB)."""
     estimate = sum(_TASK_COST.get(t.backend, 0.01) for t in tasks)
-    if estimate < 30.0:
+    if estimate < 20.0:
         return 1
     return max(1, min(os.cpu_count() or 1, 4))
 
 
 # ---- comparing ----------------------------------------------------------------------------------
 
+def _less_precise(a: str, b: str) -> str:
+    return min(a, b, key=DTYPES_BY_PRECISION.index)
+
+
+def _error_of(dtype: str, n: int, computes_in: str = "") -> float:
+    """The tolerance share of one side of a comparison whose result has ``dtype`` and was
+    computed in ``computes_in`` (default: ``dtype``)."""
+    computes_in = computes_in or dtype
+    if dtype in LOW_PRECISION and computes_in not in LOW_PRECISION:
+        return rounded_tolerance(dtype, n)  # computed in float32 (or more), rounded once
+    if computes_in in LOW_PRECISION:
+        return native_tolerance(computes_in, n)
+    return tolerance(computes_in, n)
+
+
+def _mirror_tolerance(job: Job, rules: diffs.Rules, ref_dtype: str) -> tuple[float, str]:
+    """The tolerance of a mirror's cells against its native, and the dtype they must return."""
+    dtype, n = job.dtype, job.n
+    if job.native_dtype != dtype:
+        # the native cannot run this dtype: compared with it run in ``native_dtype``
+        native = job.native_dtype
+        if DTYPES_BY_PRECISION.index(native) < DTYPES_BY_PRECISION.index(dtype):
+            tol = tolerance(native, n)  # the native is the less precise side
+        else:
+            tol = _error_of(dtype, n, "float32" if dtype in LOW_PRECISION else dtype)
+        return max(tol, rules.native_tol.get(native, 0.0)), dtype
+    expected = ref_dtype if ref_dtype in DTYPES else dtype
+    native_precision = rules.native_computes_in or expected
+    if rules.native_promotes:
+        # the native returns more precision than it was given (but computed in part in the
+        # input's): the mirror keeps the input dtype
+        expected = dtype
+        native_precision = rules.native_computes_in or dtype
+    if expected in LOW_PRECISION:
+        # polyloss rounds once from float32; the native's own error comes on top
+        tol = rounded_tolerance(expected, n) + _error_of(native_precision, n)
+        if native_precision not in LOW_PRECISION:
+            tol = rounded_tolerance(expected, n) + tolerance(_less_precise(native_precision, "float32"), n)
+    else:
+        tol = tolerance(_less_precise(expected, native_precision), n)
+    return max(tol, rules.native_tol.get(native_precision, 0.0)), expected
+
+
+def _in_range(reference: np.ndarray, dtype: str) -> np.ndarray:
+    """A reference computed in more precision than ``dtype``, with the values beyond ``dtype``'s
+    range as the infinities that rounding to ``dtype`` gives (float16 overflows at 65520)."""
+    if dtype not in LOW_PRECISION or reference.size == 0:
+        return reference
+    with np.errstate(over="ignore"):
+        rounded = reference.astype(numpy_dtype(dtype)).astype(np.float64)
+    overflow = np.isinf(rounded) & np.isfinite(reference)
+    return np.where(overflow, rounded, reference) if overflow.any() else reference
+
+
 def _compare_job(job: Job, case: Case, tasks: list[Task], outcomes: dict[Task, Outcome]) -> list[Result]:
     missing = Outcome(error="not run (its worker process ended)")
     refs = {t.kind: outcomes.get(t, missing) for t in tasks if t.kind != "cell"}
     cells = [t for t in tasks if t.kind == "cell"]
-    dtype = job.dtype
-    canonical = case.convention == "polyloss"
-    if canonical:
+    dtype, n = job.dtype, job.n
+    if case.convention == "polyloss":
         ref = refs["oracle"]
-        ref_grad = refs["gradref"].grad if "gradref" in refs and not refs["gradref"].error else None
         reference = "oracle"
         if ref.error:
-            return [_failed(case, job, "oracle", f"oracle failed: {ref.error}")]
+            return [_failed(case, job, reference, f"oracle failed: {ref.error}")]
         if "gradref" in refs and refs["gradref"].error:
-            return [_failed(case, job, "oracle", f"gradient reference failed: {refs['gradref'].error}")]
+            return [_failed(case, job, reference, f"gradient reference failed: {refs['gradref'].error}")]
+        ref_grad = refs["gradref"].grad if "gradref" in refs else None
         expected_dtype = dtype
-        tol = rounded_tolerance(dtype, job.n)
-        out_dtype = dtype
+        tol = rounded_tolerance(dtype, n)
+        floor_dtype = dtype
     else:
         ref = refs["native"]
         reference = "native" if job.native_dtype == dtype else f"native@{job.native_dtype}"
         if ref.error:
             return [_failed(case, job, reference, f"native failed: {ref.error}")]
         ref_grad = ref.grad
-        n = job.n
-        rules = diffs.rules_for(case, dtype, job.edge)
-        if job.native_dtype != dtype:
-            # the native cannot run this dtype: compared with it run in another one
-            expected_dtype = dtype
-            out_dtype = dtype
-            lower = DTYPES_BY_PRECISION.index(job.native_dtype) < DTYPES_BY_PRECISION.index(dtype)
-            tol = tolerance(job.native_dtype, n) if lower else rounded_tolerance(dtype, n)
-            tol = max(tol, rules.native_tol.get(job.native_dtype, 0.0))
-        else:
-            expected_dtype = ref.dtype
-            out_dtype = ref.dtype if ref.dtype in DTYPES else dtype
-            if rules.native_promotes:
-                expected_dtype = out_dtype = dtype
-            if rules.native_computes_in:
-                tol = tolerance(rules.native_computes_in, n)
-            elif out_dtype in LOW_PRECISION:
-                tol = rounded_tolerance(out_dtype, n) + native_tolerance(out_dtype, n)
-            else:
-                tol = tolerance(out_dtype, n)
-            tol = max(tol, rules.native_tol.get(out_dtype, 0.0))
-    # subnormal results: compared in the less precise of the cell's and the reference's dtype
-    floor_dtype = out_dtype
-    if not canonical and job.native_dtype in DTYPES_BY_PRECISION and out_dtype in DTYPES_BY_PRECISION:
-        floor_dtype = min(out_dtype, job.native_dtype, key=DTYPES_BY_PRECISION.index)
+        tol, expected_dtype = _mirror_tolerance(job, diffs.rules_for(case, dtype, job.edge), ref.dtype)
+        # subnormal results: in the less precise of the cell's and the reference's dtype
+        floor_dtype = _less_precise(expected_dtype, job.native_dtype) if job.native_dtype in DTYPES \
+            else expected_dtype
     floor = _floor(floor_dtype, tol, case.term_scale)
-    n = job.n
+    # a gradient has the input's dtype: where the value does not (a native returning float32
+    # for float16 inputs), rounding each side's gradient to the input dtype adds an ulp
+    grad_tol = tol + (_eps(dtype) if dtype in LOW_PRECISION and expected_dtype != dtype else 0.0)
     out: list[Result] = []
     for t in cells:
         o = outcomes.get(t)
@@ -757,17 +820,18 @@ def _compare_job(job: Job, case: Case, tasks: list[Task], outcomes: dict[Task, O
         if o.error:
             out.append(_failed(case, job, reference, o.error, t, tol))
             continue
-        expected = ref.value
+        expected = _in_range(ref.value, expected_dtype)
         if (case.convention == "gluon" and o.value.ndim == 0 and expected.shape == (1,)):
             # classic mx.nd has no 0-d arrays: a Gluon scalar (PoissonNLLLoss) is shape (1,)
             expected = expected.reshape(())
         value_err = relative_error(o.value, expected, floor)
         grad_err = None
         if o.grad is not None and ref_grad is not None:
-            grad_err = relative_error(o.grad, ref_grad, max(floor, _grad_scale(ref_grad, n)))
+            grad_floor = max(floor, _grad_scale(ref_grad, n))
+            grad_err = relative_error(o.grad, _in_range(ref_grad, dtype), grad_floor)
         note = "" if o.dtype == expected_dtype else f"returned {o.dtype}, expected {expected_dtype}"
         out.append(Result(case, t.backend, dtype, job.edge, reference, value_err, grad_err, tol,
-                          note, t.device, o.dtype, expected_dtype))
+                          note, t.device, o.dtype, expected_dtype, grad_tol))
     return out
 
 
@@ -800,7 +864,7 @@ def run_matrix(
     plan_s = time.perf_counter() - start
     executor = Executor(job_list, cases)
     n_workers = default_jobs(tasks) if jobs is None else max(1, jobs)
-    groups = group_tasks(job_list, tasks)
+    groups = group_tasks(job_list, tasks, cases)
     n_workers = min(n_workers, max(1, len(groups)))
     outcomes: dict[Task, Outcome] = {}
     stats: dict[str, Any] = {"crashed": [], "worker_cpu": [], "cpu": {}, "wall": {}}

@@ -22,7 +22,7 @@ _OPT_ERROR = {"oneOf": [{"type": "null"}, {"type": "number", "minimum": 0}, {"en
 RESULT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["convention", "loss", "family", "backend", "device", "dtype", "input", "reference",
-                 "value_err", "grad_err", "tol", "value_ratio", "grad_ratio", "ok", "out_dtype",
+                 "value_err", "grad_err", "tol", "grad_tol", "value_ratio", "grad_ratio", "ok", "out_dtype",
                  "expected_dtype", "note"],
     "additionalProperties": False,
     "properties": {
@@ -38,7 +38,8 @@ RESULT_SCHEMA: dict[str, Any] = {
                       "inputs), 'native', or 'native@<dtype>' (the native run in another dtype)"},
         "value_err": _ERROR,
         "grad_err": _OPT_ERROR,
-        "tol": {"type": "number", "minimum": 0},
+        "tol": {"type": "number", "minimum": 0, "description": "the value's tolerance"},
+        "grad_tol": {"type": "number", "minimum": 0, "description": "the gradient's tolerance"},
         "value_ratio": _ERROR,
         "grad_ratio": _OPT_ERROR,
         "ok": {"type": "boolean"},

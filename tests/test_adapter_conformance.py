@@ -94,6 +94,10 @@ CASES += [
     _case("take_along_axis", A, np.array([[1], [0], [3]]), axis=-1),
     _case("take_along_axis", A, np.array([[2, 0, 1, 1]]), axis=0),
     _case("take_along_axis", EMPTY, np.zeros((0, 1), dtype=np.int64), axis=-1),
+    _case("take", A, np.array([2, 0, 2]), axis=0),  # CTC's backward: frames in reverse
+    _case("take", A, np.array([3, 1]), axis=-1),
+    _case("take", np.arange(5.0), np.array([4, 3, 2, 1, 0])),
+    _case("take", EMPTY, np.zeros((0,), dtype=np.int64), axis=0),
     _case("sort", A, axis=-1), _case("sort", A, axis=0), _case("sort", A, axis=-1, descending=True),
     _case("argsort", np.array([[2.0, 1.0, 2.0, 1.0], [0.0, 0.0, 0.0, 0.0]]), axis=-1, stable=True),
     _case("argsort", np.array([[2.0, 1.0, 2.0, 1.0]]), axis=-1, descending=True, stable=True),

@@ -25,6 +25,9 @@ from conftest import INSTALLED, require
 
 import polyloss
 from polyloss import backends
+from polyloss import keras as pk
+from polyloss import optax as po
+from polyloss import torch as pt
 from polyloss.backends import backend_of, kernels
 from polyloss.core import classification as cls_core
 from polyloss.core import regression as reg_core
@@ -496,3 +499,74 @@ def test_scalar_subclasses_are_skipped_by_resolution():
     assert np.float64 not in backends._CACHE
     with pytest.raises(TypeError, match="at least one array"):
         backend_of(np.float64(1.0), None, 3)
+
+
+# ---- CTC: the hand-written forward-backward against the recorded recursion --------------------
+# ``polyloss.canonical.sequence.fast_paths``: where a namespace carries kernels, CTC's log
+# likelihood runs as one operation with its hand-written gradient (the beta recursion); the
+# generic namespace records the alpha recursion frame by frame. Same lattice, same floors.
+
+def _ctc_inputs(dtype, rng):
+    """Logits ``(4, 7, 5)``, labels (blank 0), lengths, and optax's paddings (1.0: padded)."""
+    n, t_max, c = 4, 7, 5
+    x = (rng.standard_normal((n, t_max, c)) * 2).astype(dtype)
+    labels = np.array([[1, 2, 2], [3, 3, 3], [4, 0, 0], [1, 1, 2]], dtype=np.int64)
+    # row 1 needs all its 5 frames; row 3 needs 4 (a blank between the 1s): infeasible in 3
+    input_lengths = np.array([7, 5, 4, 3], dtype=np.int64)
+    label_lengths = np.array([3, 3, 1, 3], dtype=np.int64)
+    logit_pad = (np.arange(t_max)[None, :] >= input_lengths[:, None]).astype(dtype)
+    label_pad = (np.arange(3)[None, :] >= label_lengths[:, None]).astype(dtype)
+    return [x, labels, input_lengths, label_lengths, logit_pad, label_pad]
+
+
+CTC_LOSSES = {
+    "canonical": lambda x, y, il, ll, xpad, ypad: polyloss.ctc(x, y, il, ll, reduction="none"),
+    "zero-infinity-normalized": lambda x, y, il, ll, xpad, ypad: polyloss.ctc(
+        x, y, il, ll, zero_infinity=True, normalize_by_length=True, reduction="sum"),
+    "empty-label": lambda x, y, il, ll, xpad, ypad: polyloss.ctc(x, y, il, ll * 0, reduction="none"),
+    "torch-mirror": lambda x, y, il, ll, xpad, ypad: pt.ctc_loss(
+        x, y, il, ll, blank=0, reduction="sum", zero_infinity=True),
+    "keras-mirror": lambda x, y, il, ll, xpad, ypad: pk.ctc(y, x),
+    "optax-mirror": lambda x, y, il, ll, xpad, ypad: po.ctc_loss(x, xpad, y, ypad, blank_id=0),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", sorted(CTC_LOSSES))
+@pytest.mark.parametrize("backend_name", AUTOGRAD_KERNEL_BACKENDS)
+def test_ctc_forward_backward_with_and_without_kernels(backend_name, case, dtype, rng,
+                                                       generic_backends):
+    b = require(backend_name)
+    arrays = _ctc_inputs(dtype, rng)
+    if case == "torch-mirror":  # (T, N, C) log-probabilities
+        x = arrays[0].astype(np.float64)
+        x = x - np.log(np.exp(x).sum(-1, keepdims=True))
+        arrays[0] = np.transpose(x, (1, 0, 2)).astype(dtype)
+    if case in ("keras-mirror", "optax-mirror"):
+        # no infeasible row (their floors give it a large finite value); Keras: every frame
+        arrays = [a[:3] for a in arrays]
+    # Keras's CTC computes in float32 for float64 inputs (both paths): float32's tolerance
+    _compare_losses(b, CTC_LOSSES[case], arrays, "float32" if case == "keras-mirror" else dtype,
+                    generic_backends)
+
+
+def test_ctc_fast_path_is_used_where_kernels_are():
+    from polyloss.canonical.sequence import fast_paths
+
+    b = require("numpy")
+    fast, generic = _namespaces(b)
+    assert fast_paths(fast) and not fast_paths(generic)
+
+
+@pytest.mark.parametrize("backend_name", [n for n in ("torch", "jax", "tensorflow")
+                                          if n in AUTOGRAD_KERNEL_BACKENDS])
+def test_compiled_ctc_fast_path(backend_name, rng):
+    b = require(backend_name)
+    arrays = [a[:3] for a in _ctc_inputs("float32", rng)]
+    x = arrays[0]
+    fn = CTC_LOSSES["canonical"]
+    value, grad = _compiled_value_and_grad(backend_name, fn, arrays)
+    want_value, want_grad = b.value_and_grad(fn, arrays)
+    atol = _atol("float32", x.size)
+    assert_close(value, want_value, dtype="float32", n=x.size, atol=atol, err_msg="compiled value")
+    assert_close(grad, want_grad, dtype="float32", n=x.size, atol=atol, err_msg="compiled gradient")

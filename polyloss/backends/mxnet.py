@@ -321,6 +321,15 @@ def arange(start: Any, /, stop: Any = None, step: Any = 1, *, dtype: Any = None,
     return mnp.arange(start, stop, step, dtype=dtype or int64, ctx=device)
 
 
+def take(x: Any, indices: Any, /, *, axis: int | None = None) -> Any:
+    """``x``'s slices at the 1-D ``indices`` along ``axis`` (``None``: of a 1-D ``x``)."""
+    if axis is None:
+        if x.ndim != 1:
+            raise ValueError(f"take: axis=None needs a 1-D x, got shape {tuple(x.shape)}")
+        axis = 0
+    return mnp.take(x, indices, axis=axis % x.ndim)
+
+
 def take_along_axis(x: Any, indices: Any, /, *, axis: int = -1) -> Any:
     """``x``'s values at ``indices`` along ``axis`` (both with gradients): ``npx.pick`` for one
     index per position (``indices`` has size 1 along ``axis``), else a ``take`` on the
@@ -414,12 +423,17 @@ def matmul(x1: Any, x2: Any, /) -> Any:
 
 
 def _log_softmax(x: Any, axis: int) -> Any:
-    return mx.npx.log_softmax(x, axis=axis)
+    # MXNet's float32 (and float16) log_softmax is off by up to 4.4e-6 absolute per entry
+    # (docs/conventions.md, gluon-log-softmax-float32); its float64 one is exact: lower
+    # precisions run in float64 and round once (more accurate than the generic chain)
+    if x.dtype == _onp.float64:
+        return mx.npx.log_softmax(x, axis=axis)
+    return mx.npx.log_softmax(x.astype(_onp.float64), axis=axis).astype(x.dtype)
 
 
 def _softmax_cross_entropy(x: Any, labels: Any, axis: int) -> Any:
     axis %= x.ndim
-    logp = mx.npx.log_softmax(x, axis=axis)
+    logp = _log_softmax(x, axis)
     if x.ndim == 1:  # pick cannot take a 0-d index
         return -mx.npx.pick(logp.reshape((1, -1)), labels.reshape((1,)), axis=1).reshape(())
     return -mx.npx.pick(logp, labels, axis=axis)

@@ -359,6 +359,16 @@ def arange(start: Any, /, stop: Any = None, step: Any = 1, *, dtype: Any = None,
     return tf.range(start, stop, step, dtype=dtype or tf.int64)
 
 
+def take(x: Any, indices: Any, /, *, axis: int | None = None) -> tf.Tensor:
+    """``x``'s slices at the 1-D ``indices`` along ``axis`` (``tf.gather``; ``None``: of the
+    flattened ``x``, which the standard allows for 1-D ``x`` only)."""
+    if axis is None:
+        if len(x.shape) != 1:
+            raise ValueError(f"take: axis=None needs a 1-D x, got shape {tuple(x.shape)}")
+        axis = 0
+    return tf.gather(x, indices, axis=axis % len(x.shape))
+
+
 def take_along_axis(x: Any, indices: Any, /, *, axis: int = -1) -> tf.Tensor:
     """``x``'s values at ``indices`` along ``axis`` (``tf.gather`` with batch dimensions)."""
     ndim = len(x.shape)

@@ -16,6 +16,7 @@ from typing import Any
 from polyloss._inputs import finish, prepare, values_checked
 from polyloss._labels import as_index, index_dtype
 from polyloss.backends import Backend, backend_of
+from polyloss.backends.autodiff import block_scan, call_with_vjp
 from polyloss.canonical.classification import _check_common, _reduce
 from polyloss.core import classification as cls_core
 from polyloss.core import sequence as core
@@ -114,15 +115,42 @@ def sequence_nll(backend: Backend, log_probs: Any, labels: Any, label_lengths: A
     safe = xp.where(in_range & ~bad, labels, xp.full_like(labels, blank))
     if s == 0:  # no label positions: one blank placeholder keeps the state arrays non-empty
         safe = xp.full((n, 1), blank, dtype=safe.dtype, device=backend.device(log_probs))
-    alpha, history = core.ctc_alphas(log_probs, safe, frame_active, blank, log_zero, xp,
-                                     keep_all=keep_all, start_floor=start_floor)
-    nll = -core.ctc_log_likelihood(alpha, label_lengths, xp)
+    if keep_all or not fast_paths(xp):
+        alpha, history = core.ctc_alphas(log_probs, safe, frame_active, blank, log_zero, xp,
+                                         keep_all=keep_all, start_floor=start_floor)
+        nll = -core.ctc_log_likelihood(alpha, label_lengths, xp)
+    else:
+        history = None
+        nll = -_log_likelihood(backend, log_probs, safe, frame_active, label_lengths, blank,
+                               log_zero, start_floor)
     feasible = core.required_frames(safe, label_lengths, xp) <= input_lengths
     if s:
         nll = xp.where(xp.any(bad, axis=1), xp.full_like(nll, math.nan), nll)
     elif history is not None:
         history = history[:, :, :1]
     return nll, feasible, history
+
+
+def fast_paths(xp: Any) -> bool:
+    """Whether the CTC recursion runs as one operation with its hand-written gradient
+    (``core.sequence.CTCForwardBackward``) rather than recorded frame by frame: where the
+    namespace's fast paths are on (it carries ``polyloss_kernels``; ``kernels.generic(xp)``,
+    the same namespace without them, runs the generic path, as the tests compare)."""
+    return getattr(xp, "polyloss_kernels", None) is not None
+
+
+def _log_likelihood(backend: Backend, log_probs: Any, labels: Any, frame_active: Any,
+                    label_lengths: Any, blank: int, log_zero: float,
+                    start_floor: float | None) -> Any:
+    """``log p(labels | x)`` ``(N,)`` by ``CTCForwardBackward`` through the framework's
+    custom-gradient hook: the autograd tape holds one operation, not T frames of them."""
+    xp = backend.xp
+    ext = core.extended_labels(labels, blank, xp)
+    floor = xp.full_like(ext, log_zero, dtype=log_probs.dtype)
+    rule = core.CTCForwardBackward(xp, log_zero, start_floor, block_scan(backend.framework, xp))
+    return call_with_vjp(backend.framework, rule, log_probs, ext,
+                         core.skip_penalties(labels, floor, xp),
+                         xp.astype(frame_active, label_lengths.dtype), label_lengths)
 
 
 def frames_from_lengths(input_lengths: Any, t_max: int, xp: Any) -> Any:

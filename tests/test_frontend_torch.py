@@ -178,6 +178,11 @@ SPECS: dict[str, Spec] = {
         lambda d: {"blank": 0}, _ctc,
         lambda loss, out, e: loss(F.log_softmax(out, dim=2), e["target"], e["input_lengths"],
                                   e["target_lengths"])),
+    # owns a torch.nn.Linear (classes x model outputs), initialised from the same random stream
+    # on both sides; the model's output is its input (the hidden state)
+    "LinearCrossEntropyLoss": Spec(
+        lambda d: {"in_features": C, "num_classes": C, "bias": True, "dtype": d, "ignore_index": 0,
+                   "label_smoothing": 0.1}, _labels, _plain),
 }
 
 CLASSES = sorted(n for n in pt.__all__ if isinstance(getattr(pt, n), type))
@@ -253,8 +258,10 @@ def test_training_matches_native(name, dtype, optimizer):
 # ---- 2. the nn.Module side ----------------------------------------------------------------------
 
 def _pair(name: str, dtype: torch.dtype = torch.float32) -> tuple[Any, Any]:
-    kwargs = SPECS[name].kwargs(dtype)
-    return getattr(nn, name)(**kwargs), getattr(pt, name)(**SPECS[name].kwargs(dtype))
+    torch.manual_seed(SEED)  # LinearCrossEntropyLoss draws its projection: the same on both sides
+    native = getattr(nn, name)(**SPECS[name].kwargs(dtype))
+    torch.manual_seed(SEED)
+    return native, getattr(pt, name)(**SPECS[name].kwargs(dtype))
 
 
 @pytest.mark.parametrize("name", CLASSES)
@@ -265,7 +272,11 @@ def test_module_structure_equals_native(name):
     assert list(loss.state_dict()) == list(native.state_dict())
     assert list(loss._buffers) == list(native._buffers)  # None buffers included
     assert [n for n, _ in loss.named_buffers()] == [n for n, _ in native.named_buffers()]
-    assert list(loss.parameters()) == list(native.parameters()) == []
+    # a loss owns no parameters, except LinearCrossEntropyLoss (its projection, equal to torch's)
+    assert [n for n, _ in loss.named_parameters()] == [n for n, _ in native.named_parameters()]
+    for got, expected in zip(loss.parameters(), native.parameters(), strict=True):
+        assert torch.equal(got, expected)
+    assert name == "LinearCrossEntropyLoss" or list(loss.parameters()) == []
     assert tuple(n for n, _ in loss.named_buffers()) == SPECS[name].buffers
     for key, value in native.state_dict().items():
         assert torch.equal(loss.state_dict()[key], value), key
@@ -449,14 +460,19 @@ def test_autocast_bfloat16(name, scale):
     computes in bfloat16, polyloss computes in float32: it equals the native run in float32 on
     the same bfloat16 outputs, to two bfloat16 roundings (a bfloat16 intermediate of the spec,
     e.g. ``exp(out)``, and the result's)."""
-    native_fn = getattr(nn, name)(**SPECS[name].kwargs(torch.float32))
+    native_fn, loss_fn = _pair(name)
     native, native_grad = _autocast_step(native_fn, name, scale)
-    got, grad = _autocast_step(getattr(pt, name)(**SPECS[name].kwargs(torch.float32)), name, scale)
+    got, grad = _autocast_step(loss_fn, name, scale)
     assert got.dtype == native.dtype
     assert torch.isfinite(native) and torch.isfinite(got) and bool(torch.isfinite(grad).all())
     if name in BF16_NATIVES:
         expected, expected_grad = _autocast_step(native_fn, name, scale, upcast=True)
         rtol = 2 * BF16_EPS
+    elif name == "LinearCrossEntropyLoss":
+        # torch rounds the logits to bfloat16 under autocast; polyloss keeps them in float32
+        # (difference torch-linear-ce-autocast): torch's run on the float32-cast output
+        expected, expected_grad = _autocast_step(native_fn, name, scale, upcast=True)
+        rtol = 8 * float(np.finfo(np.float32).eps)
     else:
         expected, expected_grad = native, native_grad
         rtol = 8 * float(np.finfo(np.float32).eps)

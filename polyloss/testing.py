@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from polyloss.parity.backends import BACKENDS, TestBackend
-from polyloss.parity.run import _grad_scale, relative_error, tolerance
+from polyloss.parity.run import grad_scale, relative_error, tolerance
 
 __all__ = ["assert_parity", "check_parity", "ParityResult", "ParityCheck", "ParityError",
            "selected_backends", "COMPILED_MODES"]
@@ -407,7 +407,7 @@ def _finite_differences(fn: Callable, backend: TestBackend, arrays: list, k: int
 
     eps = float(np.finfo(np.float64).eps)
     f0 = total(None, 0.0)
-    scale = _grad_scale(grad, x.size)
+    scale = grad_scale(grad, x.size)
     worst: ParityCheck | None = None
     for i in flat:
         g = float(grad.flat[i])
@@ -453,7 +453,7 @@ def _compare(backend: TestBackend, dtype: str, mode: str, fn: Callable, arrays: 
                 v, g = backend.value_and_grad(fn, arrays, k)
                 value = v if value is None else value
                 out.append(_close(check, f"grad[{k}]", g, ref.grads[k],
-                                  max(floor, _grad_scale(ref.grads[k], n))))
+                                  max(floor, grad_scale(ref.grads[k], n))))
         else:
             value = _evaluate(backend, fn, arrays)
     except Exception as exc:

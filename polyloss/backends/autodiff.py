@@ -224,9 +224,16 @@ def _mxnet() -> Callable:
             # needs none (its backward_entry returns early), so an untracked ``hidden`` would
             # starve ``weight``: tie every floating input to a zero leaf so each one asks for
             # its gradient (the rule's integer arrays and coefficients come last).
-            anchor = mx.np.zeros((), dtype=xs[0].dtype, ctx=xs[0].ctx)
-            anchor.attach_grad()
-            xs = tuple(x + anchor if x.dtype == xs[0].dtype else x for x in xs)
+            # (the anchor has x's rank, all ones: a 0-d one would have a shape that the legacy
+            # shape semantics call unknown when backward() runs outside np_shape)
+            def tied(x: Any) -> Any:
+                if x.dtype != xs[0].dtype or x.ndim == 0:
+                    return x
+                anchor = mx.np.zeros((1,) * x.ndim, dtype=x.dtype, ctx=x.ctx)
+                anchor.attach_grad()
+                return x + anchor
+
+            xs = tuple(tied(x) for x in xs)
         return LinearRuleFunction(rule, rule.all if recording else rule.none)(*xs)
 
     return apply

@@ -55,7 +55,7 @@ def _batch_size(pred: Any) -> int:
     return 1 if len(pred.shape) == 0 else pred.shape[0]
 
 
-def _reduce(xp: Any, loss: Any, reduction: str, sample_weight: Any, normalizer: str, *,
+def _reduce(xp: Any, loss: Any, reduction: str, sample_weight: Any, normalizer: str | float | Any, *,
             batch: Any, counted: Any = None, position_weight: Any = None,
             if_all_ignored: str = "nan") -> Any:
     """Reduce per-position ``loss`` (already 0 where a position does not count).
@@ -102,7 +102,8 @@ def _reduce(xp: Any, loss: Any, reduction: str, sample_weight: Any, normalizer: 
     return normalized(xp, total, reduction, normalizer, denom, fill=fill)
 
 
-def _every_position_counts(normalizer: str, counted: Any, position_weight: Any, weight: Any) -> bool:
+def _every_position_counts(normalizer: str | float | Any,
+                           counted: Any, position_weight: Any, weight: Any) -> bool:
     """Whether the normaliser is the number of positions (each counts, with weight 1)."""
     return normalizer == "count" or counted is None and (
         normalizer == "valid_count" or position_weight is None and weight is None)
@@ -152,7 +153,7 @@ def _binary_inputs(pred, target, sample_weight, label_smoothing, pos_weight, nam
 def binary_cross_entropy(
     pred: Any, target: Any, *, from_logits: bool = False, pos_weight: Any = None,
     label_smoothing: float = 0.0, log_clamp: float | None = -100.0, reduction: str = "mean",
-    sample_weight: Any = None, normalizer: str = "count",
+    sample_weight: Any = None, normalizer: str | float | Any = "count",
 ) -> Any:
     """Binary cross-entropy ``-(P·y·log p + (1-y)·log(1-p))``, elementwise, reduced.
 
@@ -208,7 +209,7 @@ def _binary_focal(pred, target, *, gamma, alpha, from_logits, label_smoothing, l
 def _categorical(
     pred: Any, target: Any, *, input_kind: str, loss_kind: str, axis: int, class_weight: Any,
     ignore_index: int | None, label_smoothing: float, log_clamp: float | None, reduction: str,
-    sample_weight: Any, normalizer: str, if_all_ignored: str, poly_epsilon: float = 0.0,
+    sample_weight: Any, normalizer: str | float | Any, if_all_ignored: str, poly_epsilon: float = 0.0,
     gamma: float = 0.0, alpha: Any = None, names: tuple = _NAMES,
     class_weight_name: str = "class_weight", zero_mass_is_zero: bool = True,
 ) -> Any:
@@ -401,7 +402,7 @@ def cross_entropy(
     pred: Any, target: Any, *, from_logits: bool = True, axis: int = -1, class_weight: Any = None,
     ignore_index: int | None = None, label_smoothing: float = 0.0,
     log_clamp: float | None = -100.0, reduction: str = "mean", sample_weight: Any = None,
-    normalizer: str = "valid_count", if_all_ignored: str = "zero",
+    normalizer: str | float | Any = "valid_count", if_all_ignored: str = "zero",
 ) -> Any:
     """Softmax cross-entropy along ``axis``, for class-index or probability targets.
 
@@ -438,7 +439,7 @@ def cross_entropy(
 def nll(
     log_probs: Any, target: Any, *, axis: int = -1, class_weight: Any = None,
     ignore_index: int | None = None, label_smoothing: float = 0.0, reduction: str = "mean",
-    sample_weight: Any = None, normalizer: str = "valid_count", if_all_ignored: str = "zero",
+    sample_weight: Any = None, normalizer: str | float | Any = "valid_count", if_all_ignored: str = "zero",
 ) -> Any:
     """Negative log-likelihood of log-probabilities: :func:`cross_entropy` without the softmax.
 
@@ -456,7 +457,7 @@ def nll(
 def poly1_cross_entropy(
     pred: Any, target: Any, *, epsilon: float = 1.0, axis: int = -1, ignore_index: int | None = None,
     label_smoothing: float = 0.0, reduction: str = "mean", sample_weight: Any = None,
-    normalizer: str = "valid_count", if_all_ignored: str = "zero",
+    normalizer: str | float | Any = "valid_count", if_all_ignored: str = "zero",
 ) -> Any:
     """Poly-1 cross-entropy (PolyLoss, Leng et al. 2022): ``CE + ε·(1 - p_t)`` on logits, with
     ``p_t = Σ_c t_c·softmax_c`` the probability given to the (smoothed) target.
@@ -479,7 +480,7 @@ def focal(
     pred: Any, target: Any, *, gamma: float = 2.0, alpha: Any = None, from_logits: bool = True,
     kind: str = "binary", axis: int = -1, label_smoothing: float = 0.0,
     log_clamp: float | None = -100.0, reduction: str = "mean", sample_weight: Any = None,
-    normalizer: str = "count",
+    normalizer: str | float | Any = "count",
 ) -> Any:
     """Focal loss (Lin et al. 2017): cross-entropy scaled by ``(1 - p_t)^γ``.
 
@@ -524,7 +525,8 @@ PRED_KINDS = ("log_probs", "probs", "logits")
 
 def kl_div(
     pred: Any, target: Any, *, pred_kind: str = "log_probs", log_target: bool = False,
-    axis: int = -1, reduction: str = "mean", sample_weight: Any = None, normalizer: str = "count",
+    axis: int = -1, reduction: str = "mean", sample_weight: Any = None,
+    normalizer: str | float | Any = "count",
 ) -> Any:
     """Kullback-Leibler divergence ``KL(p‖q) = Σ_c p_c·(log p_c - log q_c)`` along ``axis``.
 
@@ -565,7 +567,7 @@ def kl_div(
 
 def poisson_nll(
     pred: Any, target: Any, *, log_input: bool = True, full: bool = False, eps: float = 1e-8,
-    reduction: str = "mean", sample_weight: Any = None, normalizer: str = "count",
+    reduction: str = "mean", sample_weight: Any = None, normalizer: str | float | Any = "count",
 ) -> Any:
     """Poisson negative log-likelihood of counts ``y``.
 
@@ -593,7 +595,7 @@ def poisson_nll(
 
 def gaussian_nll(
     pred: Any, target: Any, var: Any, *, full: bool = False, eps: float = 1e-6,
-    reduction: str = "mean", sample_weight: Any = None, normalizer: str = "count",
+    reduction: str = "mean", sample_weight: Any = None, normalizer: str | float | Any = "count",
 ) -> Any:
     """Gaussian negative log-likelihood ``½·(log v + (pred - target)²/v)`` with
     ``v = max(var, eps)`` (+ ``½·log 2π`` with ``full=True``).

@@ -30,7 +30,8 @@ def _positive_number(name: str, value: Any) -> float:
 
 
 def ntxent(embeddings: Any, labels: Any, *, temperature: float = 0.07, eps: float = 1e-8,
-           reduction: str = "mean", sample_weight: Any = None, normalizer: str = "valid_count") -> Any:
+           reduction: str = "mean", sample_weight: Any = None,
+           normalizer: str | float | Any = "valid_count") -> Any:
     """NT-Xent (normalised temperature-scaled cross entropy; SimCLR, Chen et al. 2020) in its
     supervised form: a batch of ``embeddings`` ``(B, D)`` with integer group ``labels`` ``(B,)``.
 
@@ -100,7 +101,7 @@ def ntxent(embeddings: Any, labels: Any, *, temperature: float = 0.07, eps: floa
 
 def contrastive(x1: Any, x2: Any, target: Any, *, margin: float = 1.0, eps: float = 0.0,
                 axis: int = -1, reduction: str = "mean", sample_weight: Any = None,
-                normalizer: str = "count") -> Any:
+                normalizer: str | float | Any = "count") -> Any:
     """The pairwise contrastive loss (Hadsell, Chopra & LeCun 2006) per vector pair:
     ``y·d² + (1 - y)·max(0, margin - d)²`` with ``d = √(Σ(x1 - x2)² + eps)`` along ``axis``
     and ``target`` ``y`` = 1 for a similar pair, 0 for a dissimilar one (one label per pair;

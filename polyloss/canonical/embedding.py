@@ -28,7 +28,7 @@ def _vector_axis(x: Any, axis: int, name: str) -> int:
 
 def cosine_similarity(pred: Any, target: Any, *, axis: int = -1, eps: float = 1e-8,
                       reduction: str = "mean", sample_weight: Any = None,
-                      normalizer: str = "count") -> Any:
+                      normalizer: str | float | Any = "count") -> Any:
     """Cosine similarity ``x·y / (max(‖x‖, eps)·max(‖y‖, eps))`` along ``axis`` (a similarity:
     use ``1 - cosine_similarity`` or its negative as a loss); a zero vector gives 0.
 
@@ -48,7 +48,7 @@ def cosine_similarity(pred: Any, target: Any, *, axis: int = -1, eps: float = 1e
 
 def cosine_embedding(x1: Any, x2: Any, target: Any, *, margin: float = 0.0, axis: int = -1,
                      eps: float = 1e-8, reduction: str = "mean", sample_weight: Any = None,
-                     normalizer: str = "count") -> Any:
+                     normalizer: str | float | Any = "count") -> Any:
     """Cosine embedding loss: ``1 - cos(x1, x2)`` for similar pairs (``target = 1``) and
     ``max(0, cos - margin)`` for dissimilar ones (``target = -1``); ``target`` has one label
     per vector pair.
@@ -74,7 +74,7 @@ def triplet_margin(anchor: Any, positive: Any, negative: Any, *, margin: float =
                    eps: float = 1e-6, swap: bool = False, squared: bool = False,
                    distance: Callable[[Any, Any], Any] | None = None, axis: int = -1,
                    reduction: str = "mean", sample_weight: Any = None,
-                   normalizer: str = "count") -> Any:
+                   normalizer: str | float | Any = "count") -> Any:
     """Triplet margin loss ``max(0, d(a, p) - d(a, n) + margin)`` per triplet.
 
     ``d`` is the p-norm ``(Σ|a - b|^p + eps)^(1/p)`` along ``axis`` (``eps`` inside the root

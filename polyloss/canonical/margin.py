@@ -49,7 +49,7 @@ def _binary(core_fn, pred, target, *, label_format, reduction, sample_weight, no
 
 
 def hinge(pred: Any, target: Any, *, margin: float = 1.0, label_format: str = "signed",
-          reduction: str = "mean", sample_weight: Any = None, normalizer: str = "count") -> Any:
+          reduction: str = "mean", sample_weight: Any = None, normalizer: str | float | Any = "count") -> Any:
     """Binary hinge ``max(0, margin - y·ŷ)``, elementwise, reduced.
 
     Equivalents: ``keras.losses.Hinge`` (per-sample mean; converts 0/1 labels when all are),
@@ -62,7 +62,7 @@ def hinge(pred: Any, target: Any, *, margin: float = 1.0, label_format: str = "s
 
 def squared_hinge(pred: Any, target: Any, *, margin: float = 1.0, label_format: str = "signed",
                   reduction: str = "mean", sample_weight: Any = None,
-                  normalizer: str = "count") -> Any:
+                  normalizer: str | float | Any = "count") -> Any:
     """Squared hinge ``max(0, margin - y·ŷ)²``. Equivalents: ``keras.losses.SquaredHinge``,
     ``gluon.loss.SquaredHingeLoss``."""
     margin = _check_number("margin", margin)
@@ -72,7 +72,7 @@ def squared_hinge(pred: Any, target: Any, *, margin: float = 1.0, label_format: 
 
 
 def soft_margin(pred: Any, target: Any, *, label_format: str = "signed", reduction: str = "mean",
-                sample_weight: Any = None, normalizer: str = "count") -> Any:
+                sample_weight: Any = None, normalizer: str | float | Any = "count") -> Any:
     """Logistic (soft-margin) loss ``log(1 + exp(-y·x))``, stable for any ``x``.
 
     Equivalents: ``torch.nn.SoftMarginLoss`` (which overflows to inf at y·x < -88 in
@@ -84,7 +84,7 @@ def soft_margin(pred: Any, target: Any, *, label_format: str = "signed", reducti
 
 
 def hinge_embedding(pred: Any, target: Any, *, margin: float = 1.0, reduction: str = "mean",
-                    sample_weight: Any = None, normalizer: str = "count") -> Any:
+                    sample_weight: Any = None, normalizer: str | float | Any = "count") -> Any:
     """Hinge embedding: ``x`` where ``y = 1`` and ``max(0, margin - x)`` where ``y = -1``
     (``pred`` is a distance). Equivalent: ``torch.nn.HingeEmbeddingLoss``."""
     margin = _check_number("margin", margin)
@@ -99,7 +99,7 @@ def hinge_embedding(pred: Any, target: Any, *, margin: float = 1.0, reduction: s
 
 
 def margin_ranking(x1: Any, x2: Any, target: Any, *, margin: float = 0.0, reduction: str = "mean",
-                   sample_weight: Any = None, normalizer: str = "count") -> Any:
+                   sample_weight: Any = None, normalizer: str | float | Any = "count") -> Any:
     """Margin ranking ``max(0, -y·(x1 - x2) + margin)``: ``y = 1`` wants ``x1`` ranked above
     ``x2``. Equivalent: ``torch.nn.MarginRankingLoss``."""
     margin = _check_number("margin", margin)
@@ -149,7 +149,7 @@ def _multiclass(pred, target, *, axis, reduction, sample_weight, normalizer, ker
 
 def categorical_hinge(pred: Any, target: Any, *, margin: float = 1.0, axis: int = -1,
                       reduction: str = "mean", sample_weight: Any = None,
-                      normalizer: str = "count") -> Any:
+                      normalizer: str | float | Any = "count") -> Any:
     """Crammer–Singer multiclass hinge ``max(0, margin + max_{k≠y} s_k - s_y)`` with class
     indices along ``axis``.
 
@@ -170,7 +170,7 @@ def categorical_hinge(pred: Any, target: Any, *, margin: float = 1.0, axis: int 
 
 def multi_margin(pred: Any, target: Any, *, p: int = 1, margin: float = 1.0, class_weight: Any = None,
                  axis: int = -1, reduction: str = "mean", sample_weight: Any = None,
-                 normalizer: str = "count") -> Any:
+                 normalizer: str | float | Any = "count") -> Any:
     """Weston–Watkins multiclass hinge ``Σ_{i≠y} w_y·max(0, margin - s_y + s_i)^p / C``
     (``p`` 1 or 2) with class indices along ``axis``. Equivalent: ``torch.nn.MultiMarginLoss``
     (class axis 1)."""
@@ -216,7 +216,7 @@ def _check_multi_hot(p: Any, t: Any) -> None:
 
 def multilabel_margin(pred: Any, target: Any, *, margin: float = 1.0, target_format: str = "multi_hot",
                       reduction: str = "mean", sample_weight: Any = None,
-                      normalizer: str = "count") -> Any:
+                      normalizer: str | float | Any = "count") -> Any:
     """Multi-label hinge ``Σ_{j∈Y} Σ_{i∉Y} max(0, margin - (x_j - x_i)) / C`` per row, classes on
     the last axis (``pred`` of shape ``(..., C)``), then reduced over the rows.
 
@@ -262,7 +262,7 @@ def multilabel_margin(pred: Any, target: Any, *, margin: float = 1.0, target_for
 
 
 def multilabel_soft_margin(pred: Any, target: Any, *, class_weight: Any = None, reduction: str = "mean",
-                           sample_weight: Any = None, normalizer: str = "count") -> Any:
+                           sample_weight: Any = None, normalizer: str | float | Any = "count") -> Any:
     """Multi-label logistic loss: the BCE on logits of each class, times ``class_weight[c]``,
     averaged over the classes (the last axis), ``Σ_c w_c·(y·softplus(-x) + (1-y)·softplus(x)) / C``,
     then reduced over the rows. ``target`` is 0/1 (or soft labels in [0, 1]) of ``pred``'s shape;

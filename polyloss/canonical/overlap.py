@@ -112,7 +112,8 @@ def _dense_target(p: Any, class_axis: int | None) -> Any:
 def tversky(pred: Any, target: Any, *, alpha: float = 0.5, beta: float = 0.5, activation: str = "none",
             class_axis: int | None = None, pooling: str = "sample", smooth: float = 0.0,
             smooth_numerator: bool = True, eps: float = 1e-7, include_background: bool = True,
-            reduction: str = "mean", sample_weight: Any = None, normalizer: str = "count") -> Any:
+            reduction: str = "mean", sample_weight: Any = None,
+            normalizer: str | float | Any = "count") -> Any:
     """Tversky loss ``1 - (TP + s)/(TP + α·FP + β·FN + s + eps)`` (Salehi et al. 2017), with
     ``FP = Σ p(1-t)`` and ``FN = Σ (1-p)t``; see the module for the pooling and class options.
 
@@ -130,7 +131,7 @@ def tversky(pred: Any, target: Any, *, alpha: float = 0.5, beta: float = 0.5, ac
 def dice(pred: Any, target: Any, *, activation: str = "none", class_axis: int | None = None,
          pooling: str = "sample", smooth: float = 0.0, smooth_numerator: bool = True, eps: float = 1e-7,
          include_background: bool = True, reduction: str = "mean", sample_weight: Any = None,
-         normalizer: str = "count") -> Any:
+         normalizer: str | float | Any = "count") -> Any:
     """Soft Dice loss ``1 - (2·TP + 2s)/(2·TP + FP + FN + 2s + 2·eps)``, i.e. Tversky at
     α = β = ½: ``1 - (Σpt + s)/(½(Σp + Σt) + s + eps)``.
 
@@ -146,7 +147,7 @@ def dice(pred: Any, target: Any, *, activation: str = "none", class_axis: int | 
 def jaccard(pred: Any, target: Any, *, activation: str = "none", class_axis: int | None = None,
             pooling: str = "sample", smooth: float = 0.0, smooth_numerator: bool = True,
             eps: float = 1e-7, include_background: bool = True, reduction: str = "mean",
-            sample_weight: Any = None, normalizer: str = "count") -> Any:
+            sample_weight: Any = None, normalizer: str | float | Any = "count") -> Any:
     """Soft Jaccard (IoU) loss ``1 - (TP + s)/(TP + FP + FN + s + eps)`` (Tversky at α = β = 1).
     Equivalent: smp ``JaccardLoss``."""
     return _overlap(pred, target, alpha=1.0, beta=1.0, activation=activation, class_axis=class_axis,
@@ -177,7 +178,8 @@ def _flat_size(shape: tuple) -> int:
     return math.prod(shape)
 
 
-def _lovasz_setup(pooling: str, reduction: str, normalizer: str, ignore_index: Any) -> int | None:
+def _lovasz_setup(pooling: str,
+                  reduction: str, normalizer: str | float | Any, ignore_index: Any) -> int | None:
     check_choice("pooling", pooling, POOLINGS)
     _check_common(reduction, normalizer)
     _check_batch_pooling_mean(pooling, reduction, normalizer)
@@ -192,7 +194,7 @@ def _check_batch_pooling_mean(pooling: str, reduction: str, normalizer: Any) -> 
                          "normalizer value need pooling='sample'")
 
 
-def _lovasz_finish(p: Any, loss: Any, pooling: str, reduction: str, normalizer: str) -> Any:
+def _lovasz_finish(p: Any, loss: Any, pooling: str, reduction: str, normalizer: str | float | Any) -> Any:
     xp = p.xp
     if pooling == "batch":
         return finish(p, xp.reshape(loss, ()))
@@ -200,7 +202,8 @@ def _lovasz_finish(p: Any, loss: Any, pooling: str, reduction: str, normalizer: 
 
 
 def lovasz_hinge(pred: Any, target: Any, *, pooling: str = "sample", ignore_index: int | None = None,
-                 reduction: str = "mean", sample_weight: Any = None, normalizer: str = "count") -> Any:
+                 reduction: str = "mean", sample_weight: Any = None,
+                 normalizer: str | float | Any = "count") -> Any:
     """Binary Lovász hinge loss (Berman et al. 2018, eq. 10) on logits.
 
     Per sample (``pooling="sample"``, every non-batch axis flattened) or over the whole batch
@@ -266,7 +269,8 @@ def lovasz_hinge(pred: Any, target: Any, *, pooling: str = "sample", ignore_inde
 
 def lovasz_softmax(pred: Any, target: Any, *, activation: str = "none", class_axis: int = 1,
                    classes: Any = "present", pooling: str = "sample", ignore_index: int | None = None,
-                   reduction: str = "mean", sample_weight: Any = None, normalizer: str = "count") -> Any:
+                   reduction: str = "mean", sample_weight: Any = None,
+                   normalizer: str | float | Any = "count") -> Any:
     """Multi-class Lovász-Softmax loss (Berman et al. 2018, eq. 12).
 
     ``pred`` has a class axis ``class_axis`` (1 for ``(N, C, H, W)``, -1 for channels-last) and

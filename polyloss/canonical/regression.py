@@ -27,7 +27,7 @@ __all__ = ["mse", "mae", "l1", "rmse", "huber", "smooth_l1", "log_cosh", "mape",
 
 def mse(
     pred: Any, target: Any, *, reduction: str = "mean", sample_weight: Any = None,
-    normalizer: str = "count",
+    normalizer: str | float | Any = "count",
 ) -> Any:
     """Mean squared error: ``(pred - target)²``, reduced.
 
@@ -42,7 +42,7 @@ def mse(
 
 def mae(
     pred: Any, target: Any, *, reduction: str = "mean", sample_weight: Any = None,
-    normalizer: str = "count",
+    normalizer: str | float | Any = "count",
 ) -> Any:
     """Mean absolute error: ``|pred - target|``, reduced. Its gradient at a zero residual is 0.
 
@@ -60,7 +60,7 @@ l1 = mae
 
 def rmse(
     pred: Any, target: Any, *, reduction: str = "mean", sample_weight: Any = None,
-    normalizer: str = "count", epsilon: float = 0.0,
+    normalizer: str | float | Any = "count", epsilon: float = 0.0,
 ) -> Any:
     """Root mean squared error: ``sqrt(reduce((pred - target)²) + epsilon)``.
 
@@ -90,7 +90,7 @@ def rmse(
 
 def huber(
     pred: Any, target: Any, *, delta: float = 1.0, reduction: str = "mean",
-    sample_weight: Any = None, normalizer: str = "count",
+    sample_weight: Any = None, normalizer: str | float | Any = "count",
 ) -> Any:
     """Huber loss: ``½r²`` where ``|r| <= delta``, else ``delta·(|r| - ½·delta)``; ``r = pred - target``.
 
@@ -107,7 +107,7 @@ def huber(
 
 def smooth_l1(
     pred: Any, target: Any, *, beta: float = 1.0, reduction: str = "mean",
-    sample_weight: Any = None, normalizer: str = "count",
+    sample_weight: Any = None, normalizer: str | float | Any = "count",
 ) -> Any:
     """Smooth L1: ``½r²/beta`` where ``|r| < beta``, else ``|r| - ½·beta``; ``beta = 0`` is L1.
 
@@ -124,7 +124,7 @@ def smooth_l1(
 
 def log_cosh(
     pred: Any, target: Any, *, reduction: str = "mean", sample_weight: Any = None,
-    normalizer: str = "count",
+    normalizer: str | float | Any = "count",
 ) -> Any:
     """Log-cosh: ``log(cosh(pred - target))``, computed without overflow.
 
@@ -138,7 +138,7 @@ def log_cosh(
 
 def mape(
     pred: Any, target: Any, *, reduction: str = "mean", sample_weight: Any = None,
-    normalizer: str = "count", epsilon: float = 0.0,
+    normalizer: str | float | Any = "count", epsilon: float = 0.0,
 ) -> Any:
     """Mean absolute percentage error: ``100·|target - pred| / max(|target|, epsilon)``.
 
@@ -156,7 +156,7 @@ def mape(
 
 def msle(
     pred: Any, target: Any, *, reduction: str = "mean", sample_weight: Any = None,
-    normalizer: str = "count", epsilon: float | None = None,
+    normalizer: str | float | Any = "count", epsilon: float | None = None,
 ) -> Any:
     """Mean squared logarithmic error: ``(log1p(pred) - log1p(target))²``.
 
@@ -174,7 +174,7 @@ def msle(
 
 def quantile(
     pred: Any, target: Any, *, q: float = 0.5, reduction: str = "mean",
-    sample_weight: Any = None, normalizer: str = "count",
+    sample_weight: Any = None, normalizer: str | float | Any = "count",
 ) -> Any:
     """Quantile (pinball) loss: ``max(q·r, (q - 1)·r)`` with ``r = target - pred``.
 

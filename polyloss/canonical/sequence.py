@@ -183,7 +183,7 @@ def labels_array(backend: Backend, labels: Any, name: str, like: Any, what: str 
 def ctc(pred: Any, labels: Any, input_lengths: Any = None, label_lengths: Any = None, *,
         blank: int = 0, layout: str = "NTC", from_logits: bool = True, zero_infinity: bool = False,
         normalize_by_length: bool = False, reduction: str = "mean", sample_weight: Any = None,
-        normalizer: str = "count") -> Any:
+        normalizer: str | float | Any = "count") -> Any:
     """Connectionist temporal classification loss, ``-log Σ_alignments Π_t p_t(π_t)``.
 
     ``pred``: ``(N, T, C)`` (``layout="NTC"``) or ``(T, N, C)`` (``"TNC"``), logits

@@ -223,7 +223,7 @@ def relative_error(actual: Any, expected: Any, floor: float = 0.0) -> float:
     return float(err.max())
 
 
-def _grad_scale(grad: np.ndarray, n: int) -> float:
+def grad_scale(grad: np.ndarray, n: int) -> float:
     # gradient vectors are compared relative to their largest element (or 1/n, a mean's
     # gradient scale, when all are 0): an element that is mathematically 0 may come out
     # as a rounding residue of its neighbours' size
@@ -827,7 +827,7 @@ def _compare_job(job: Job, case: Case, tasks: list[Task], outcomes: dict[Task, O
         value_err = relative_error(o.value, expected, floor)
         grad_err = None
         if o.grad is not None and ref_grad is not None:
-            grad_floor = max(floor, _grad_scale(ref_grad, n))
+            grad_floor = max(floor, grad_scale(ref_grad, n))
             grad_err = relative_error(o.grad, _in_range(ref_grad, dtype), grad_floor)
         note = "" if o.dtype == expected_dtype else f"returned {o.dtype}, expected {expected_dtype}"
         out.append(Result(case, t.backend, dtype, job.edge, reference, value_err, grad_err, tol,

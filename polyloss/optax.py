@@ -696,9 +696,15 @@ def ctc_loss_with_forward_probs(logits: Any, logit_paddings: Any, labels: Any, l
 
 def _float_eps(xp: Any, dtype: Any) -> float:
     """``finfo(dtype).eps`` for the floating dtypes polyloss computes in."""
-    for name, eps in (("float64", 2.0 ** -52), ("float32", 2.0 ** -23), ("float16", 2.0 ** -10),
-                      ("bfloat16", 2.0 ** -7)):
+    known = (("float64", 2.0 ** -52), ("float32", 2.0 ** -23), ("float16", 2.0 ** -10),
+             ("bfloat16", 2.0 ** -7))
+    for name, eps in known:
         if getattr(xp, name, None) is not None and dtype == getattr(xp, name):
+            return eps
+    # namespaces that do not name every dtype they carry (Dask's has no float16): by name
+    dtype_name = str(getattr(dtype, "name", dtype)).rsplit(".", 1)[-1]
+    for name, eps in known:
+        if dtype_name == name:
             return eps
     raise TypeError(f"polyloss: no machine epsilon known for dtype {dtype}")
 

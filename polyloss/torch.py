@@ -1290,14 +1290,12 @@ def linear_cross_entropy(
         # torch.autocast: torch runs the projection in the autocast dtype (bfloat16 logits);
         # polyloss computes in float32 from the up-cast inputs, with autocast off inside (else
         # it would round its own chunks' matmuls): difference torch-linear-ce-autocast
+        h, w, b, cw = (_float32_under_autocast(torch, a)
+                       for a in (input, linear_weight, linear_bias, weight))
         with torch.autocast(input.device.type, enabled=False):
-            def up(x: Any) -> Any:
-                return x.float() if isinstance(x, torch.Tensor) and x.dtype in (
-                    torch.float16, torch.bfloat16) else x
             return linear_cross_entropy(
-                up(input), up(linear_weight), target, linear_bias=up(linear_bias), weight=up(weight),
-                reduction=reduction, ignore_index=ignore_index, label_smoothing=label_smoothing,
-                options=options)
+                h, w, target, linear_bias=b, weight=cw, reduction=reduction,
+                ignore_index=ignore_index, label_smoothing=label_smoothing, options=options)
     if out_features:
         return _linear_cross_entropy_k_dim(input, linear_weight, target, linear_bias, weight,
                                            reduction, ignore_index, float(label_smoothing))
